@@ -1,0 +1,45 @@
+# retail_workbench — `make demo` runs the main job, `make test` is the gate.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rwb-installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lab bench sync export clean-venv
+
+install: $(STAMP)
+
+# Re-runs only when the pinned stack or the package metadata changes; a second `make install` is a no-op.
+$(STAMP): settings.ini setup.py pyproject.toml requirements.lock tools/install_lightfm.py
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c requirements.lock pip setuptools wheel Cython numpy scipy
+	$(BIN)/python tools/install_lightfm.py
+	$(BIN)/python -m pip install -q -c requirements.lock --no-build-isolation -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name retail-workbench \
+		--display-name "Python (retail-workbench)" >/dev/null
+	@touch $(STAMP)
+	@echo "retail_workbench installed in $(VENV) (kernel: retail-workbench)"
+
+demo: install
+	$(BIN)/rwb demo
+
+test: install
+	$(BIN)/python tools/check_sync.py
+	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=. nbs templates
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+# Regenerate the library and README from the notebooks and clean them (run before committing).
+export: install
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	$(BIN)/python tools/make_readme.py
+
+clean-venv:
+	rm -rf $(VENV)

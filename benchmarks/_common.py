@@ -1,0 +1,55 @@
+"Helpers shared by the benchmark scripts: timing, peak memory, and recording results."
+import json
+import os
+import resource
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(fn, *args, repeat: int = 1, **kwargs):
+    "Best wall time of `repeat` calls of fn(*args, **kwargs), and the last result."
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+class PeakMemory:
+    "Peak resident memory growth (MiB) of this process while the block runs, sampled every 5 ms."
+
+    def __enter__(self):
+        self._process = psutil.Process(os.getpid())
+        self._start = self._process.memory_info().rss
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            grown = (self._process.memory_info().rss - self._start) / 2**20
+            self.peak_mib = max(self.peak_mib, grown)
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def record(name: str, **values):
+    "Print `values` and append them with a timestamp to results/<name>.jsonl."
+    RESULTS.mkdir(exist_ok=True)
+    values = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **values}
+    with open(RESULTS / f"{name}.jsonl", "a") as out:
+        out.write(json.dumps(values) + "\n")
+    for key, value in values.items():
+        print(f"  {key:<40} {value}")

@@ -1,0 +1,53 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import retail_workbench
+
+RWB = str(Path(sys.executable).parent / "rwb")
+
+
+def run(*args, env=None):
+    return subprocess.run([RWB, *args], capture_output=True, text=True, env=env)
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"retail_workbench {retail_workbench.__version__}"
+
+
+def test_help_lists_commands():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "info" in result.stdout and "demo" in result.stdout
+
+
+def test_info_reports_versions_workspace_and_stores(workspace_home):
+    result = run("info")
+    assert result.returncode == 0, result.stderr
+    assert "lightfm        1.17" in result.stdout
+    assert str(workspace_home.resolve()) in result.stdout
+    assert f"sqlite:///{workspace_home.resolve()}/mlflow.db" in result.stdout
+
+
+def test_user_error_is_one_line_and_non_zero(monkeypatch):
+    monkeypatch.setenv("RWB_SEED", "not-a-number")
+    result = run("info")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: environment variable RWB_SEED")
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_command_exits_non_zero():
+    result = run("frobnicate")
+    assert result.returncode == 2
+    assert "No such command" in result.stderr
+
+
+def test_demo_runs_and_says_what_it_did(workspace_home):
+    result = run("demo", "--quick")
+    assert result.returncode == 0, result.stderr
+    assert "demo finished" in result.stdout
+    assert (workspace_home / "runs").is_dir()
