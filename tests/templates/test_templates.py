@@ -1,5 +1,5 @@
-"""Every template in templates/ runs under papermill with the small parameters in params.yaml,
-and writes a metrics.json beside the executed notebook."""
+"""Every template in templates/ runs under papermill with its small parameters
+(tests/templates/params/<template>.yaml) and writes its metrics JSON beside the executed notebook."""
 import json
 from pathlib import Path
 
@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-SMALL = yaml.safe_load((Path(__file__).parent / "params.yaml").read_text()) or {}
+PARAMS = Path(__file__).parent / "params"
 NAMES = sorted(p.stem for p in TEMPLATES.glob("*.ipynb"))
+SMALL = {p.stem: yaml.safe_load(p.read_text()) or {} for p in PARAMS.glob("*.yaml")}
 
 
 def test_every_template_has_small_parameters():
