@@ -3,14 +3,14 @@
 # %% auto #0
 __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_COL', 'QUERY_COL', 'POSITION_COL', 'CLICKED_COL',
            'ADDED_COL', 'ORDERED_COL', 'TITLE_COL', 'CATEGORY_COL', 'BRAND_COL', 'PRICE_COL', 'VALID_FROM_COL',
-           'DATE_COL', 'STORE_COL', 'UNITS_COL', 'PROMO_COL', 'FIRST_SEEN_COL', 'REGION_COL', 'SEGMENT_COL',
-           'SCORE_COL', 'RANK_COL', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART', 'EVENT_ORDER', 'EVENT_RATING',
-           'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'WorkbenchError', 'ConfigError', 'DataError',
-           'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'NotFittedError', 'UnknownIdError', 'Settings',
-           'get_settings', 'Workspace', 'get_workspace', 'seed_everything', 'get_logger', 'progress', 'new_run_dir',
-           'save_metrics']
+           'IMAGE_COL', 'DATE_COL', 'STORE_COL', 'UNITS_COL', 'PROMO_COL', 'HOLIDAY_COL', 'FIRST_SEEN_COL',
+           'REGION_COL', 'SEGMENT_COL', 'SCORE_COL', 'RANK_COL', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART',
+           'EVENT_ORDER', 'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'WorkbenchError',
+           'ConfigError', 'DataError', 'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'NotFittedError',
+           'UnknownIdError', 'Settings', 'get_settings', 'Workspace', 'get_workspace', 'seed_everything', 'get_logger',
+           'progress', 'new_run_dir', 'save_metrics']
 
-# %% ../nbs/00_core.ipynb #006b937e
+# %% ../nbs/00_core.ipynb #8a4118b5
 import logging
 import os
 import random
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-# %% ../nbs/00_core.ipynb #261ead2e
+# %% ../nbs/00_core.ipynb #44a3ee31
 USER_COL = "user_id"
 ITEM_COL = "item_id"
 TS_COL = "ts"
@@ -36,17 +36,19 @@ CATEGORY_COL = "category"
 BRAND_COL = "brand"
 PRICE_COL = "price"
 VALID_FROM_COL = "valid_from"
+IMAGE_COL = "image_url"
 DATE_COL = "date"
 STORE_COL = "store_id"
 UNITS_COL = "units"
 PROMO_COL = "promo"
+HOLIDAY_COL = "holiday"
 FIRST_SEEN_COL = "first_seen"
 REGION_COL = "region"
 SEGMENT_COL = "segment"
 SCORE_COL = "score"
 RANK_COL = "rank"
 
-# %% ../nbs/00_core.ipynb #f8155c2e
+# %% ../nbs/00_core.ipynb #f62d6ecb
 EVENT_VIEW = "view"
 EVENT_CLICK = "click"
 EVENT_ADD_TO_CART = "add_to_cart"
@@ -54,7 +56,7 @@ EVENT_ORDER = "order"
 EVENT_RATING = "rating"
 EVENTS = (EVENT_VIEW, EVENT_CLICK, EVENT_ADD_TO_CART, EVENT_ORDER, EVENT_RATING)
 
-# %% ../nbs/00_core.ipynb #3774bd51
+# %% ../nbs/00_core.ipynb #bdc937e7
 CANONICAL_TABLES = {
     "interactions": (USER_COL, ITEM_COL, TS_COL, EVENT_COL, SESSION_COL, VALUE_COL),
     "search_impressions": (SESSION_COL, USER_COL, TS_COL, QUERY_COL, ITEM_COL, POSITION_COL,
@@ -64,7 +66,7 @@ CANONICAL_TABLES = {
     "customers": (USER_COL, FIRST_SEEN_COL, REGION_COL),
 }
 
-# %% ../nbs/00_core.ipynb #17ea3f15
+# %% ../nbs/00_core.ipynb #2a383360
 class WorkbenchError(Exception):
     "Base class of every error the workbench raises on purpose."
     hint = ""
@@ -97,7 +99,7 @@ class NotFittedError(WorkbenchError, ValueError):
 class UnknownIdError(WorkbenchError, KeyError):
     "A user or item id was not seen in training and no cold-start path applies."
 
-# %% ../nbs/00_core.ipynb #ce12ef37
+# %% ../nbs/00_core.ipynb #58075f9b
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -140,7 +142,7 @@ def get_settings() -> Settings:
     "The current settings (read afresh from the environment each call)."
     return Settings.from_env()
 
-# %% ../nbs/00_core.ipynb #de296e9a
+# %% ../nbs/00_core.ipynb #e36654cc
 WORKSPACE_DIRS = ("data", "runs", "artifacts")
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ def get_workspace(root: str | Path | None = None) -> Workspace:
                           hint="Point RWB_HOME at a folder.")
     return Workspace(home)
 
-# %% ../nbs/00_core.ipynb #fc22d8dc
+# %% ../nbs/00_core.ipynb #7682e393
 def seed_everything(seed: int | None = None) -> np.random.Generator:
     "Seed Python's and NumPy's global generators and return a fresh `np.random.Generator`."
     seed = get_settings().seed if seed is None else int(seed)
@@ -178,7 +180,7 @@ def seed_everything(seed: int | None = None) -> np.random.Generator:
     np.random.seed(seed % 2**32)
     return np.random.default_rng(seed)
 
-# %% ../nbs/00_core.ipynb #7ca057b8
+# %% ../nbs/00_core.ipynb #6842adb6
 def get_logger(name: str = "retail_workbench") -> logging.Logger:
     "A logger under `retail_workbench`, configured once at the `RWB_LOG_LEVEL` level."
     root = logging.getLogger("retail_workbench")
@@ -192,13 +194,13 @@ def get_logger(name: str = "retail_workbench") -> logging.Logger:
         return logging.getLogger(name)
     return logging.getLogger(f"retail_workbench.{name}")
 
-# %% ../nbs/00_core.ipynb #9c69d790
+# %% ../nbs/00_core.ipynb #5965d443
 def progress(iterable=None, total: int | None = None, desc: str = "", **kwargs):
     "A tqdm progress bar that respects `RWB_PROGRESS`."
     from tqdm.auto import tqdm
     return tqdm(iterable, total=total, desc=desc, disable=not get_settings().progress, **kwargs)
 
-# %% ../nbs/00_core.ipynb #ee730a9b
+# %% ../nbs/00_core.ipynb #80f92843
 import json
 import math
 from datetime import datetime, timezone
