@@ -6,7 +6,7 @@
 __all__ = ['DEFAULT_EXPERIMENT', 'MAX_DIGEST', 'tracking_uri', 'configure_mlflow', 'get_experiment_id', 'snapshot_dataset',
            'TrainingRun', 'training_run']
 
-# %% ../nbs/40_tracking.ipynb #2d9e359a
+# %% ../nbs/40_tracking.ipynb #17729ad4
 import logging
 import os
 import shutil
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .core import ConfigError, WorkbenchError, get_logger, get_settings, get_workspace
 
-# %% ../nbs/40_tracking.ipynb #ff0ffe7b
+# %% ../nbs/40_tracking.ipynb #bcc01818
 DEFAULT_EXPERIMENT = "retail_workbench"
 
 def tracking_uri() -> str:
@@ -30,7 +30,7 @@ def _sqlite_path(uri: str) -> Path | None:
 def _is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
-# %% ../nbs/40_tracking.ipynb #32883565
+# %% ../nbs/40_tracking.ipynb #dc65285c
 def _seed_sqlite(db: Path):
     "Copy a pristine, already migrated tracking database for this MLflow version into `db`."
     from importlib.metadata import version
@@ -65,7 +65,7 @@ def configure_mlflow() -> str:
     mlflow.set_registry_uri(uri)
     return uri
 
-# %% ../nbs/40_tracking.ipynb #b72da008
+# %% ../nbs/40_tracking.ipynb #a74def06
 def get_experiment_id(
     name: str = DEFAULT_EXPERIMENT,  # experiment name
 ) -> str:
@@ -81,7 +81,7 @@ def get_experiment_id(
         location = get_workspace().path("artifacts", "mlflow", name).as_uri()
     return client.create_experiment(name, artifact_location=location)
 
-# %% ../nbs/40_tracking.ipynb #ab327d35
+# %% ../nbs/40_tracking.ipynb #fe91d75d
 MAX_DIGEST = 36
 
 def _snapshot_fields(snapshot) -> dict:
@@ -104,7 +104,7 @@ def snapshot_dataset(snapshot):
     source = resolve_dataset_source(location)
     return MetaDataset(source, name=str(fields["table"]), digest=str(fields["id"])[:MAX_DIGEST])
 
-# %% ../nbs/40_tracking.ipynb #16a52708
+# %% ../nbs/40_tracking.ipynb #ae42d8b6
 def _flat_params(params: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in (params or {}).items():
@@ -128,7 +128,7 @@ def _numeric_metrics(metrics: dict, prefix: str = "") -> dict:
             found[name] = float(value.item())
     return found
 
-# %% ../nbs/40_tracking.ipynb #35e22693
+# %% ../nbs/40_tracking.ipynb #e918503a
 class _PickledModel:
     "python_function wrapper that calls a pickled estimator's `predict`."
     def __init__(self):
@@ -146,7 +146,7 @@ def _pyfunc_class():
     import mlflow.pyfunc
     return type("PickledModel", (_PickledModel, mlflow.pyfunc.PythonModel), {})
 
-# %% ../nbs/40_tracking.ipynb #3faf2198
+# %% ../nbs/40_tracking.ipynb #38e4e2c5
 class TrainingRun:
     "One MLflow training run: parameters, snapshots, catalogue version, metrics, notebook, plots, model."
     def __init__(
@@ -172,8 +172,13 @@ class TrainingRun:
         import mlflow
         experiment_id = get_experiment_id(self.experiment)
         tags = {"family": self.family, **{k: str(v) for k, v in self.tags.items()}}
-        if self.parent_run_id:
-            tags["mlflow.parentRunId"] = self.parent_run_id
+        parent = self.parent_run_id
+        if parent is None and not self.nested and mlflow.active_run() is None:
+            parent = os.environ.get("RWB_PARENT_RUN_ID")  # set by the pipeline for its steps
+        if parent:
+            tags["mlflow.parentRunId"] = parent
+        if os.environ.get("RWB_PIPELINE_RUN_ID"):
+            tags["pipeline_run_id"] = os.environ["RWB_PIPELINE_RUN_ID"]
         if self.catalog_version:
             tags["catalog_version"] = str(self.catalog_version)
         run = mlflow.start_run(experiment_id=experiment_id, run_name=self.run_name,
