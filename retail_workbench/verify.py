@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CHECKS', 'RULES', 'Rule', 'VerifyResult', 'verify']
 
-# %% ../nbs/02_verify.ipynb #f810f707
+# %% ../nbs/02_verify.ipynb #09c474ef
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +17,7 @@ from retail_workbench.core import (
 )
 from .schema import COLUMN_KINDS, SCHEMAS, check_columns, conform
 
-# %% ../nbs/02_verify.ipynb #2f2a606a
+# %% ../nbs/02_verify.ipynb #69887e11
 @dataclass(frozen=True)
 class Rule:
     "One declarative validation rule over the rows of a table."
@@ -34,7 +34,7 @@ class Rule:
             raise ConfigError(f"rule {self.name!r}: severity {self.severity!r} is not allowed.",
                               hint="Use 'error' or 'warn'.")
 
-# %% ../nbs/02_verify.ipynb #b5db1cda
+# %% ../nbs/02_verify.ipynb #b96bea36
 def _required(typed, rule, context):
     failing = np.zeros(len(typed), dtype=bool)
     for column in rule.columns:
@@ -110,7 +110,7 @@ CHECKS: dict[str, Callable] = {
     "freshness": _freshness, "flag": _flag, "expr": _expr, "custom": _custom,
 }
 
-# %% ../nbs/02_verify.ipynb #20d7a581
+# %% ../nbs/02_verify.ipynb #c0a52223
 def _required_rules(columns) -> list:
     return [Rule(f"{c}_required", "required", (c,), description=f"{c} is missing")
             for c in columns]
@@ -185,7 +185,7 @@ RULES: dict[str, list] = {
     ],
 }
 
-# %% ../nbs/02_verify.ipynb #a2df7320
+# %% ../nbs/02_verify.ipynb #3ed61085
 @dataclass
 class VerifyResult:
     "Outcome of `verify`: clean rows, quarantined rows with reasons, and a per-rule report."
@@ -216,7 +216,7 @@ class VerifyResult:
         return (f"VerifyResult({self.table!r}: {self.rows_in} rows in, {self.rows_clean} clean, "
                 f"{self.rows_quarantined} quarantined)")
 
-# %% ../nbs/02_verify.ipynb #7d2f381c
+# %% ../nbs/02_verify.ipynb #28abad24
 _EXAMPLES = 3
 
 def _examples(raw: pd.DataFrame, failing: np.ndarray, columns) -> list:
@@ -235,11 +235,22 @@ def _quarantine_frame(raw: pd.DataFrame, bad: np.ndarray, names: np.ndarray,
     rows["_reasons"] = pd.array(reasons[bad], dtype="str")
     return rows.reset_index(drop=True)
 
-def _join(acc: np.ndarray, failing: np.ndarray, text: str) -> np.ndarray:
-    joined = np.where(acc == "", text, acc + "; " + text)
-    return np.where(failing, joined, acc)
+def _label_rows(failures: list, bad: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    "Per row, the `;`-joined names and reasons of the error rules it fails."
+    names = np.full(n, "", dtype=object)
+    reasons = np.full(n, "", dtype=object)
+    rows = np.flatnonzero(bad)
+    if not failures or len(rows) == 0:
+        return names, reasons
+    matrix = np.column_stack([failing[rows] for _, failing in failures])
+    combos, which = np.unique(matrix, axis=0, return_inverse=True)
+    for k, combo in enumerate(combos):
+        rules = [rule for (rule, _), hit in zip(failures, combo) if hit]
+        names[rows[which.ravel() == k]] = "; ".join(r.name for r in rules)
+        reasons[rows[which.ravel() == k]] = "; ".join(r.description or r.name for r in rules)
+    return names, reasons
 
-# %% ../nbs/02_verify.ipynb #92ae0c4b
+# %% ../nbs/02_verify.ipynb #9db57014
 def verify(
     df: pd.DataFrame,            # the table as loaded
     table: str,                  # canonical table name
@@ -259,8 +270,7 @@ def verify(
     context = {"raw": raw, "reference": reference or {}, "now": now}
     n = len(raw)
     bad = np.zeros(n, dtype=bool)
-    names = np.full(n, "", dtype=object)
-    reasons = np.full(n, "", dtype=object)
+    failures = []
     report = []
     for rule in rules:
         if rule.kind not in CHECKS:
@@ -284,12 +294,12 @@ def verify(
         count = int(failing.sum())
         if count and rule.severity == "error":
             bad |= failing
-            names = _join(names, failing, rule.name)
-            reasons = _join(reasons, failing, rule.description or rule.name)
+            failures.append((rule, failing))
         report.append({"rule": rule.name, "severity": rule.severity, "count": count,
                        "examples": _examples(raw, failing, rule.columns) if count else [],
                        "description": rule.description, "status": status})
     clean = conform(typed[~bad].reset_index(drop=True), table, errors="raise", source=source)
+    names, reasons = _label_rows(failures, bad, n)
     quarantine = _quarantine_frame(raw, bad, names, reasons)
     report = pd.DataFrame(report, columns=["rule", "severity", "count", "examples",
                                            "description", "status"])
