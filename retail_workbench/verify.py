@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CHECKS', 'RULES', 'Rule', 'VerifyResult', 'verify']
 
-# %% ../nbs/02_verify.ipynb #09c474ef
+# %% ../nbs/02_verify.ipynb #c48ad93e
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +17,7 @@ from retail_workbench.core import (
 )
 from .schema import COLUMN_KINDS, SCHEMAS, check_columns, conform
 
-# %% ../nbs/02_verify.ipynb #69887e11
+# %% ../nbs/02_verify.ipynb #13a52061
 @dataclass(frozen=True)
 class Rule:
     "One declarative validation rule over the rows of a table."
@@ -34,7 +34,7 @@ class Rule:
             raise ConfigError(f"rule {self.name!r}: severity {self.severity!r} is not allowed.",
                               hint="Use 'error' or 'warn'.")
 
-# %% ../nbs/02_verify.ipynb #b96bea36
+# %% ../nbs/02_verify.ipynb #f15d274b
 def _required(typed, rule, context):
     failing = np.zeros(len(typed), dtype=bool)
     for column in rule.columns:
@@ -110,7 +110,7 @@ CHECKS: dict[str, Callable] = {
     "freshness": _freshness, "flag": _flag, "expr": _expr, "custom": _custom,
 }
 
-# %% ../nbs/02_verify.ipynb #c0a52223
+# %% ../nbs/02_verify.ipynb #2672aa6b
 def _required_rules(columns) -> list:
     return [Rule(f"{c}_required", "required", (c,), description=f"{c} is missing")
             for c in columns]
@@ -133,7 +133,7 @@ RULES: dict[str, list] = {
         Rule("event_known", "isin", (EVENT_COL,), {"values": EVENTS},
              description=f"event is not one of {', '.join(EVENTS)}"),
         Rule("value_positive", "range", (VALUE_COL,), {**_POSITIVE, "unless": "is_return"},
-             description="value (quantity or rating) is not positive and the row is no return"),
+             description="quantity or rating is zero or negative and the row is not a return"),
         Rule("price_positive", "range", (PRICE_COL,), _POSITIVE, optional=True,
              description="unit price is zero or negative"),
         Rule("non_product_code", "flag", ("is_non_product",), optional=True,
@@ -185,7 +185,7 @@ RULES: dict[str, list] = {
     ],
 }
 
-# %% ../nbs/02_verify.ipynb #3ed61085
+# %% ../nbs/02_verify.ipynb #0ee5ca8a
 @dataclass
 class VerifyResult:
     "Outcome of `verify`: clean rows, quarantined rows with reasons, and a per-rule report."
@@ -208,15 +208,18 @@ class VerifyResult:
 
     def summary(self) -> dict:
         "Row counts and per-rule counts as a JSON-ready dict."
+        hits = self.report[(self.report["status"] == "checked") & (self.report["count"] > 0)]
         return {"table": self.table, "rows_in": self.rows_in, "rows_clean": self.rows_clean,
                 "rows_quarantined": self.rows_quarantined,
-                "rules": {r: n for r, n in self.counts.items() if n}}
+                "rules": {r: n for r, n in self.counts.items() if n},
+                "problems": [{"rule": r.rule, "severity": r.severity, "count": int(r.count),
+                              "description": r.description} for r in hits.itertuples()]}
 
     def __repr__(self) -> str:
         return (f"VerifyResult({self.table!r}: {self.rows_in} rows in, {self.rows_clean} clean, "
                 f"{self.rows_quarantined} quarantined)")
 
-# %% ../nbs/02_verify.ipynb #28abad24
+# %% ../nbs/02_verify.ipynb #9c85a83c
 _EXAMPLES = 3
 
 def _examples(raw: pd.DataFrame, failing: np.ndarray, columns) -> list:
@@ -250,7 +253,7 @@ def _label_rows(failures: list, bad: np.ndarray, n: int) -> tuple[np.ndarray, np
         reasons[rows[which.ravel() == k]] = "; ".join(r.description or r.name for r in rules)
     return names, reasons
 
-# %% ../nbs/02_verify.ipynb #9db57014
+# %% ../nbs/02_verify.ipynb #9f78cc57
 def verify(
     df: pd.DataFrame,            # the table as loaded
     table: str,                  # canonical table name
