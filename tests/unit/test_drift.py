@@ -130,3 +130,69 @@ def test_world_drift_caught_on_first_full_window_and_no_false_alarms(seed):
         assert summary["first_full_window"] == "2024-07-01"
         assert summary["detected_first_full_window"], (kind, summary)
         assert summary["false_alarm_rate"] <= 0.05, (kind, summary)
+
+
+def _tables(tmp_path, shift):
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({"price": rng.normal(10, 2, 4000), "units": rng.poisson(4, 4000).astype(float)})
+    cur = pd.DataFrame({"price": rng.normal(10 + shift, 2, 4000),
+                        "units": rng.poisson(4, 4000).astype(float)})
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    return ["drift", "--reference", str(tmp_path / "ref.parquet"), "--current", str(tmp_path / "cur.csv")]
+
+
+def test_cli_exit_codes_follow_fail_on(tmp_path):
+    from retail_workbench.cli import main
+    from retail_workbench.cli_monitor import ALERT_EXIT_CODE
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {metric: drift_score.price, threshold: 1.0, severity: warning}\n"
+                     "  - {metric: drift_score.price, threshold: 5.0, severity: critical}\n")
+    moderate = _tables(tmp_path, 0.5) + ["--config", str(rules)]    # score ~2.5: warning only
+    assert main(moderate + ["--fail-on", "warning"]) == ALERT_EXIT_CODE
+    assert main(moderate + ["--fail-on", "critical"]) == 0
+    assert main(moderate) == 0
+    assert main(_tables(tmp_path, 0.0) + ["--config", str(rules), "--fail-on", "warning"]) == 0
+    assert main(moderate + ["--fail-on", "urgent"]) == 1
+    from retail_workbench.drift_alerts import read_alerts
+    assert set(read_alerts().severity) == {"warning"}
+
+
+def test_alerts_recorded_on_mlflow_run_and_webhook():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from retail_workbench.drift_alerts import Alert, record_alerts
+    from retail_workbench.tracking import configure_mlflow
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    configure_mlflow()
+    with mlflow.start_run() as run:
+        pass
+    alerts = [Alert("price", "drift_score.price", 3.0, 2.0, "critical"),
+              Alert("units", "drift_score.units", 1.2, 1.0, "warning")]
+    record_alerts(alerts, {"model": "m1"}, mlflow_run_id=run.info.run_id,
+                  webhook_url=f"http://127.0.0.1:{server.server_port}/")
+    server.shutdown()
+    server.server_close()
+    stored = MlflowClient().get_run(run.info.run_id)
+    assert stored.data.tags["drift_alert"] == "critical"
+    assert stored.data.metrics["alerts_critical"] == 1 and stored.data.metrics["alerts_warning"] == 1
+    assert received[0]["worst"] == "critical" and received[0]["model"] == "m1"
+    # an unreachable webhook is logged, not raised
+    record_alerts(alerts, webhook_url="http://127.0.0.1:9/", timeout=0.5)
