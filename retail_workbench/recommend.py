@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_EVENT_WEIGHTS', 'LOSSES', 'PopularityRecommender', 'ItemKNNRecommender', 'RandomRecommender',
-           'LightFMRecommender']
+           'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models', 'metrics_by_k']
 
-# %% ../nbs/10_recommend.ipynb #79aee2c0
+# %% ../nbs/10_recommend.ipynb #5a4647af
 import re
 
 import numpy as np
@@ -21,7 +21,7 @@ from .core import (BRAND_COL, CATEGORY_COL, ConfigError, DataError, EVENT_ADD_TO
                                    UnknownIdError, USER_COL, VALID_FROM_COL, get_logger,
                                    get_settings)
 
-# %% ../nbs/10_recommend.ipynb #4c37bb5b
+# %% ../nbs/10_recommend.ipynb #a5954861
 DEFAULT_EVENT_WEIGHTS = {EVENT_VIEW: 0.25, EVENT_CLICK: 0.5, EVENT_ADD_TO_CART: 0.75,
                          EVENT_ORDER: 1.0, EVENT_RATING: 1.0}
 
@@ -55,7 +55,7 @@ def _codes(index: pd.Index, ids) -> np.ndarray:
     "Integer codes of `ids` in `index` (-1 where unknown)."
     return index.get_indexer(pd.Index(ids))
 
-# %% ../nbs/10_recommend.ipynb #19a1197c
+# %% ../nbs/10_recommend.ipynb #0cbf2185
 def _top_k(
     scores: np.ndarray,  # (n_users, n_items) scores, -inf where an item is excluded
     k: int,              # list length
@@ -72,7 +72,7 @@ def _top_k(
     return (np.take_along_axis(candidates, order, axis=1),
             np.take_along_axis(values, order, axis=1))
 
-# %% ../nbs/10_recommend.ipynb #6a9ce62e
+# %% ../nbs/10_recommend.ipynb #a98447a7
 def _as_id_index(ids) -> pd.Index:
     "Distinct ids in their given order (a single id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -202,7 +202,7 @@ class _Recommender(BaseEstimator):
         result = pd.concat(frames, ignore_index=True)
         return result.astype({RANK_COL: "int64"})
 
-# %% ../nbs/10_recommend.ipynb #176f0cec
+# %% ../nbs/10_recommend.ipynb #c96c5cc9
 class PopularityRecommender(_Recommender):
     "Most popular items, by distinct users (optionally within a recent window)."
     _serves_unknown_users = True
@@ -231,7 +231,7 @@ class PopularityRecommender(_Recommender):
     def _score(self, codes, history, features):
         return np.broadcast_to(self.popularity_, (len(codes), len(self.popularity_))).copy()
 
-# %% ../nbs/10_recommend.ipynb #d4640cab
+# %% ../nbs/10_recommend.ipynb #0f0861ba
 def _prune_rows(matrix: sp.csr_matrix, n_keep: int) -> sp.csr_matrix:
     "Keep the `n_keep` largest entries of each row of a CSR matrix."
     matrix = matrix.tocsr()
@@ -288,7 +288,7 @@ def _similar_frame(model, item_ids, k, similarity_rows) -> pd.DataFrame:
                          SCORE_COL: values.ravel(),
                          RANK_COL: np.tile(np.arange(1, top.shape[1] + 1), len(top))})
 
-# %% ../nbs/10_recommend.ipynb #7cb64e36
+# %% ../nbs/10_recommend.ipynb #b3ba0a79
 class RandomRecommender(_Recommender):
     "Items in random order (a floor for every metric)."
     _serves_unknown_users = True
@@ -306,7 +306,7 @@ class RandomRecommender(_Recommender):
     def _score(self, codes, history, features):
         return self.rng_.random((len(codes), len(self.item_index_)))
 
-# %% ../nbs/10_recommend.ipynb #5245b3a0
+# %% ../nbs/10_recommend.ipynb #d7e5f3f5
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
 class _FeatureSpace:
@@ -366,7 +366,7 @@ class _FeatureSpace:
                               (tokens["row"].to_numpy()[keep], cols[keep])),
                              shape=(len(table), len(self.names_)))
 
-# %% ../nbs/10_recommend.ipynb #887a2b17
+# %% ../nbs/10_recommend.ipynb #ffaccc1a
 def _current_rows(table: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     "The latest version of each entity (catalogues are versioned by `valid_from`)."
     if table is None:
@@ -383,7 +383,7 @@ def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
     return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr().astype(np.float32)
 
-# %% ../nbs/10_recommend.ipynb #00a89de4
+# %% ../nbs/10_recommend.ipynb #43d846ea
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 
 class LightFMRecommender(_Recommender):
@@ -571,3 +571,105 @@ class LightFMRecommender(_Recommender):
         norms = np.linalg.norm(self.item_embeddings_, axis=1, keepdims=True)
         unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
         return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
+
+# %% ../nbs/10_recommend.ipynb #a5d8f4c5
+def recommender_tables(
+    tables: dict,   # canonical tables from a loader, the store or the synthetic world
+) -> dict:
+    "interactions, catalog and customers ready for a recommender (flagged rows removed)."
+    if "interactions" not in tables:
+        raise SchemaError("the data has no 'interactions' table.",
+                          hint="A recommender needs user-item interactions.")
+    interactions = tables["interactions"]
+    keep = interactions[USER_COL].notna() & interactions[ITEM_COL].notna()
+    for flag in ("is_return", "is_non_product"):
+        if flag in interactions.columns:
+            keep &= ~interactions[flag].astype(bool)
+    if "value" in interactions.columns and EVENT_COL in interactions.columns:
+        is_order = interactions[EVENT_COL] == EVENT_ORDER
+        keep &= ~(is_order & (pd.to_numeric(interactions["value"], errors="coerce") <= 0))
+    interactions = interactions[keep]
+    catalog = tables.get("catalog")
+    if catalog is None and TITLE_COL in interactions.columns:
+        ordered = interactions.sort_values(TS_COL) if TS_COL in interactions.columns else interactions
+        catalog = ordered.groupby(ITEM_COL).agg(**{TITLE_COL: (TITLE_COL, "last")})
+        if PRICE_COL in interactions.columns:
+            catalog[PRICE_COL] = interactions.groupby(ITEM_COL)[PRICE_COL].median()
+        catalog = catalog.reset_index()
+    return {"interactions": interactions.reset_index(drop=True), "catalog": catalog,
+            "customers": tables.get("customers")}
+
+def load_recommender_data(
+    data: str = "synthetic",        # "synthetic", a snapshot id, or a file path
+    data_format: str = "online_retail",  # loader format of a file path
+    n_users: int = 2000,            # synthetic world: customers
+    n_items: int = 300,             # synthetic world: products
+    n_days: int = 180,              # synthetic world: days of history
+    seed: int = 0,                  # synthetic world and user sampling seed
+    sample_users: int = 0,          # keep this many random users (0: all)
+) -> dict:
+    "interactions, catalog and customers from the synthetic world, a snapshot or a file."
+    if data == "synthetic":
+        from retail_workbench.synth import make_world
+        tables = make_world(n_users=n_users, n_items=n_items, n_days=n_days, seed=seed).tables
+    elif re.fullmatch(r"[0-9a-f]{8,64}", str(data)):
+        from retail_workbench.store import SnapshotStore
+        store = SnapshotStore()
+        tables = {"interactions": store.read(data)}
+        listed = store.list()
+        for name in ("catalog", "customers"):
+            if "table" in listed.columns and (listed["table"] == name).any():
+                tables[name] = store.read_latest(name)
+    else:
+        from retail_workbench.loaders import load
+        tables = load(data, data_format)
+    tables = recommender_tables(tables)
+    if sample_users:
+        users = pd.unique(tables["interactions"][USER_COL])
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(users, size=min(sample_users, len(users)), replace=False)
+        tables["interactions"] = tables["interactions"][
+            tables["interactions"][USER_COL].isin(chosen)].reset_index(drop=True)
+    return tables
+
+# %% ../nbs/10_recommend.ipynb #ff922e18
+def evaluate_models(
+    models: dict,              # name -> fitted recommender
+    train: pd.DataFrame,       # training interactions (for seen items and popularity metrics)
+    test: pd.DataFrame,        # held-out interactions
+    k: int = 10,               # cut-off
+    metrics=None,              # ranking metric names (None: recommend_metrics.DEFAULT_METRICS)
+    item_features: pd.DataFrame | None = None,  # for diversity
+) -> pd.DataFrame:
+    "One row of ranking metrics per model on the test users seen in training."
+    from retail_workbench.recommend_metrics import DEFAULT_METRICS, evaluate
+    metrics = DEFAULT_METRICS if metrics is None else metrics
+    warm = test[test[USER_COL].isin(pd.unique(train[USER_COL]))]
+    users = pd.unique(warm[USER_COL])
+    rows = {}
+    for name, model in models.items():
+        recs = model.recommend(users, k=k)
+        rows[name] = evaluate(warm, recs, k=k, metrics=metrics, train=train,
+                              item_features=item_features)
+    table = pd.DataFrame(rows).T
+    table.index.name = "model"
+    return table
+
+def metrics_by_k(
+    models: dict,              # name -> fitted recommender
+    train: pd.DataFrame,       # training interactions
+    test: pd.DataFrame,        # held-out interactions
+    ks=(1, 3, 5, 10, 20),      # cut-offs
+) -> pd.DataFrame:
+    "Long frame model, k, precision, recall on the test users seen in training."
+    from retail_workbench.recommend_metrics import rank_lists, _precision, _recall
+    warm = test[test[USER_COL].isin(pd.unique(train[USER_COL]))]
+    users = pd.unique(warm[USER_COL])
+    rows = []
+    for name, model in models.items():
+        recs = model.recommend(users, k=max(ks))
+        for k in ks:
+            lists = rank_lists(warm, recs, k)
+            rows.append({"model": name, "k": k, "precision": _precision(lists),
+                         "recall": _recall(lists)})
+    return pd.DataFrame(rows)
