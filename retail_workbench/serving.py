@@ -6,7 +6,7 @@
 __all__ = ['KIND_KEY', 'USERS_KEY', 'ITEMS_KEY', 'POPULAR_KEY', 'annotate_recommender', 'recommender_onnx', 'OnnxRecommender',
            'resolve_onnx', 'RecommendService', 'score_batch', 'triton_config', 'export_triton']
 
-# %% ../nbs/44_serving.ipynb #a2430b1e
+# %% ../nbs/44_serving.ipynb #e72d34dc
 import json
 import threading
 import time
@@ -20,7 +20,7 @@ import pandas as pd
 from .core import (ConfigError, ITEM_COL, RANK_COL, SCORE_COL, USER_COL,
                                    SourceNotFoundError, UnknownIdError, WorkbenchError, get_logger)
 
-# %% ../nbs/44_serving.ipynb #be43fee1
+# %% ../nbs/44_serving.ipynb #76970f17
 KIND_KEY, USERS_KEY, ITEMS_KEY, POPULAR_KEY = "rwb.kind", "rwb.user_ids", "rwb.item_ids", "rwb.popular"
 
 def _json_ids(ids) -> str:
@@ -72,7 +72,7 @@ def recommender_onnx(
     item_ids = range(n_items) if item_ids is None else item_ids
     return annotate_recommender(model, list(user_ids), list(item_ids), popular)
 
-# %% ../nbs/44_serving.ipynb #d5de2d87
+# %% ../nbs/44_serving.ipynb #457a1a51
 class OnnxRecommender:
     "Top-k recommendations from a servable ONNX recommender, cold-start users included."
     def __init__(
@@ -96,15 +96,46 @@ class OnnxRecommender:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        inputs = {i.name: i for i in self.session.get_inputs()}
         self.input_name = self.session.get_inputs()[0].name
+        self.topk_graph = {"user_index", "user_features", "history", "k"} <= set(inputs)
+        self.n_features = inputs["user_features"].shape[1] if self.topk_graph else 0
+        self.item_position = {str(i): j for j, i in enumerate(self.item_ids.tolist())}
 
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
 
     def scores(self, user_indices: np.ndarray) -> np.ndarray:
-        "Scores (n_users, n_items) for known user indices."
+        "Scores (n_users, n_items) for known user indices (score-matrix graphs)."
         return self.session.run(None, {self.input_name: np.asarray(user_indices, np.int64)})[0]
+
+    def _history(self, user_ids: list, seen: pd.DataFrame | None) -> np.ndarray:
+        history = np.zeros((len(user_ids), self.n_items), np.float32)
+        if seen is None or not len(seen):
+            return history
+        rows = {str(u): r for r, u in enumerate(user_ids)}
+        r = seen[USER_COL].astype(str).map(rows)
+        c = seen[ITEM_COL].astype(str).map(self.item_position)
+        keep = r.notna() & c.notna()
+        history[r[keep].astype(int).to_numpy(), c[keep].astype(int).to_numpy()] = 1.0
+        return history
+
+    def _topk_run(self, indices: np.ndarray, k: int, history: np.ndarray):
+        feed = {"user_index": indices.astype(np.int64),
+                "user_features": np.zeros((len(indices), self.n_features), np.float32),
+                "history": history, "k": np.array([k], np.int64)}
+        scores, codes = self.session.run(None, feed)
+        return codes, scores
+
+    def _top_for(self, indices: np.ndarray, k: int, user_ids: list, seen) -> tuple:
+        "Top-k item positions and scores for known user indices."
+        if self.topk_graph:
+            return self._topk_run(indices, k, self._history(user_ids, seen))
+        scores = self.scores(indices)
+        if seen is not None and len(seen):
+            scores = np.where(self._history(user_ids, seen) > 0, -np.inf, scores)
+        return self._top(scores, k)
 
     def _top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, scores.shape[-1])
@@ -122,16 +153,28 @@ class OnnxRecommender:
         if k < 1:
             raise ConfigError(f"k={k} must be at least 1.")
         index = self.user_index.get(str(user_id))
+        if index is None and self.topk_graph:  # the graph's own cold-start row
+            top, picked = self._topk_run(np.array([len(self.user_ids)]), min(k, self.n_items),
+                                         np.zeros((1, self.n_items), np.float32))
+            return {"user_id": user_id, "cold_start": True, "version": self.version,
+                    "items": [{"item_id": self.item_ids[i].item(), "score": float(v)}
+                              for i, v in zip(top[0], picked[0])]}
         if index is None:
             items = self.popular[:k]
             return {"user_id": user_id, "cold_start": True, "version": self.version,
                     "items": [{"item_id": self.item_ids[i].item(), "score": None} for i in items]}
-        top, picked = self._top(self.scores(np.array([index]))[0], k)
+        top, picked = self._top_for(np.array([index]), min(k, self.n_items), [user_id], None)
+        top, picked = top[0], picked[0]
         return {"user_id": user_id, "cold_start": False, "version": self.version,
                 "items": [{"item_id": self.item_ids[i].item(), "score": float(s)}
                           for i, s in zip(top, picked)]}
 
-    def recommend_batch(self, user_ids, k: int = 10) -> pd.DataFrame:
+    def recommend_batch(
+        self,
+        user_ids,                          # user ids
+        k: int = 10,                       # items per user
+        seen: pd.DataFrame | None = None,  # user_id, item_id pairs to leave out (known users)
+    ) -> pd.DataFrame:
         "Top `k` for many users at once, as rows user_id, item_id, score, rank."
         user_ids = list(user_ids)
         indices = np.array([self.user_index.get(str(u), -1) for u in user_ids], dtype=np.int64)
@@ -139,14 +182,18 @@ class OnnxRecommender:
         k = min(k, self.n_items)
         top = np.tile(self.popular[:k], (len(user_ids), 1))
         picked = np.full((len(user_ids), k), np.nan, dtype=np.float32)
-        if known.any():
-            top[known], picked[known] = self._top(self.scores(indices[known]), k)
+        if self.topk_graph:
+            history = self._history(user_ids, seen) * known[:, None]
+            top, picked = self._topk_run(np.where(known, indices, len(self.user_ids)), k, history)
+        elif known.any():
+            known_ids = [u for u, is_known in zip(user_ids, known) if is_known]
+            top[known], picked[known] = self._top_for(indices[known], k, known_ids, seen)
         return pd.DataFrame({USER_COL: np.repeat(np.asarray(user_ids, dtype=object), k),
                              ITEM_COL: self.item_ids[top.ravel()],
                              SCORE_COL: picked.ravel(),
                              RANK_COL: np.tile(np.arange(1, k + 1), len(user_ids))})
 
-# %% ../nbs/44_serving.ipynb #6dc1ad76
+# %% ../nbs/44_serving.ipynb #6fa0f2ac
 def resolve_onnx(
     ref: str,  # 'NAME@ALIAS', 'NAME/VERSION', 'models:/...', or a path to model.onnx
 ) -> tuple[str, Path]:
@@ -178,7 +225,7 @@ def resolve_onnx(
                           hint="Only models logged with an ONNX flavour can be served.")
     return version, found[0]
 
-# %% ../nbs/44_serving.ipynb #f3024001
+# %% ../nbs/44_serving.ipynb #d7d2e942
 class _Handler(BaseHTTPRequestHandler):
     service = None  # set per server class
     protocol_version = "HTTP/1.1"
@@ -295,7 +342,7 @@ class RecommendService:
             self._server.shutdown()
             self._server.server_close()
 
-# %% ../nbs/44_serving.ipynb #f610c3b9
+# %% ../nbs/44_serving.ipynb #2c3ca1f1
 def _read_chunks(path: Path, chunk_rows: int):
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -381,7 +428,7 @@ def score_batch(
     return {"model": model, "version": version, "rows_in": rows_in, "rows_out": rows_out,
             "seconds": round(seconds, 3), "rows_per_second": round(rows_in / max(seconds, 1e-9))}
 
-# %% ../nbs/44_serving.ipynb #bb9d920c
+# %% ../nbs/44_serving.ipynb #a9390fd9
 _TRITON_TYPES = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 4: "TYPE_UINT16",
                  5: "TYPE_INT16", 6: "TYPE_INT32", 7: "TYPE_INT64", 8: "TYPE_STRING",
                  9: "TYPE_BOOL", 10: "TYPE_FP16", 11: "TYPE_FP64", 12: "TYPE_UINT32",
