@@ -4,7 +4,7 @@
 __all__ = ['COLUMN_KINDS', 'NULLABLE_COLUMNS', 'SCHEMAS', 'parse_datetimes', 'coerce_column', 'closest_column', 'check_columns',
            'conform']
 
-# %% ../nbs/01_schema.ipynb #5ebecf58
+# %% ../nbs/01_schema.ipynb #3123ad66
 import difflib
 
 import numpy as np
@@ -18,7 +18,7 @@ from retail_workbench.core import (
     VALUE_COL, SchemaError,
 )
 
-# %% ../nbs/01_schema.ipynb #6f06dd66
+# %% ../nbs/01_schema.ipynb #bbc9d6a5
 COLUMN_KINDS = {
     USER_COL: "id", ITEM_COL: "id", SESSION_COL: "id", STORE_COL: "id",
     TS_COL: "datetime", VALID_FROM_COL: "datetime", FIRST_SEEN_COL: "datetime", DATE_COL: "date",
@@ -37,7 +37,7 @@ NULLABLE_COLUMNS = {
     "customers": {REGION_COL},
 }
 
-# %% ../nbs/01_schema.ipynb #55d02c5b
+# %% ../nbs/01_schema.ipynb #3e43f48a
 def _is_id_dtype(series: pd.Series) -> bool:
     return pd.api.types.is_integer_dtype(series) or pd.api.types.is_string_dtype(series)
 
@@ -80,7 +80,15 @@ def _table_schema(table: str) -> pa.DataFrameSchema:
 
 SCHEMAS = {table: _table_schema(table) for table in CANONICAL_TABLES}
 
-# %% ../nbs/01_schema.ipynb #86f4075a
+# %% ../nbs/01_schema.ipynb #94b2f17f
+_NS_RANGE = (pd.Timestamp.min.as_unit("us"), pd.Timestamp.max.as_unit("us"))
+
+def _as_ns(values: pd.Series) -> pd.Series:
+    "Naive datetimes as `datetime64[ns]`; values outside its range (years < 1677 or > 2262) become NaT."
+    if values.dtype != "datetime64[ns]":
+        values = values.where((values >= _NS_RANGE[0]) & (values <= _NS_RANGE[1]))
+    return values.astype("datetime64[ns]")
+
 _DATE_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M")
 
 def parse_datetimes(
@@ -88,9 +96,9 @@ def parse_datetimes(
 ) -> pd.Series:
     "Parse timestamps in ISO or `12/1/2010 8:26` style to naive UTC `datetime64[ns]` (NaT if not)."
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+        return _as_ns(values.dt.tz_convert("UTC").dt.tz_localize(None))
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.astype("datetime64[ns]")
+        return _as_ns(values)
     if pd.api.types.is_bool_dtype(values):
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if pd.api.types.is_numeric_dtype(values):
@@ -102,9 +110,9 @@ def parse_datetimes(
         if not todo.any():
             break
         parsed[todo] = pd.to_datetime(text[todo], errors="coerce", format=fmt, utc=True)
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    return _as_ns(parsed.dt.tz_localize(None))
 
-# %% ../nbs/01_schema.ipynb #4f84bd8b
+# %% ../nbs/01_schema.ipynb #df0d6675
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -156,7 +164,7 @@ def coerce_column(
         return numbers
     return numbers.astype("float64")
 
-# %% ../nbs/01_schema.ipynb #0424276a
+# %% ../nbs/01_schema.ipynb #31112fa8
 def _normal(name: str) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
@@ -171,7 +179,7 @@ def closest_column(
     close = difflib.get_close_matches(_normal(wanted), list(by_normal), n=1, cutoff=0.6)
     return by_normal[close[0]] if close else None
 
-# %% ../nbs/01_schema.ipynb #8828be6a
+# %% ../nbs/01_schema.ipynb #be898cb3
 def check_columns(
     df: pd.DataFrame,   # frame to check
     table: str,         # canonical table name
@@ -197,7 +205,7 @@ def check_columns(
         f"{', '.join(parts)}; found {list(map(str, df.columns))}.",
         hint="Rename the columns or pass a column mapping (generic loader `mapping=`).")
 
-# %% ../nbs/01_schema.ipynb #7069b169
+# %% ../nbs/01_schema.ipynb #f6cdff99
 def conform(
     df: pd.DataFrame,          # frame with (at least) the canonical columns of `table`
     table: str,                # canonical table name, e.g. "interactions"
