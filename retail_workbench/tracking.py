@@ -6,16 +6,17 @@
 __all__ = ['DEFAULT_EXPERIMENT', 'MAX_DIGEST', 'tracking_uri', 'configure_mlflow', 'get_experiment_id', 'snapshot_dataset',
            'TrainingRun', 'training_run']
 
-# %% ../nbs/40_tracking.ipynb #17729ad4
+# %% ../nbs/40_tracking.ipynb #9d09c23f
 import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from .core import ConfigError, WorkbenchError, get_logger, get_settings, get_workspace
 
-# %% ../nbs/40_tracking.ipynb #bcc01818
+# %% ../nbs/40_tracking.ipynb #7c638a21
 DEFAULT_EXPERIMENT = "retail_workbench"
 
 def tracking_uri() -> str:
@@ -30,7 +31,7 @@ def _sqlite_path(uri: str) -> Path | None:
 def _is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
-# %% ../nbs/40_tracking.ipynb #dc65285c
+# %% ../nbs/40_tracking.ipynb #3b964d9b
 def _seed_sqlite(db: Path):
     "Copy a pristine, already migrated tracking database for this MLflow version into `db`."
     from importlib.metadata import version
@@ -65,7 +66,7 @@ def configure_mlflow() -> str:
     mlflow.set_registry_uri(uri)
     return uri
 
-# %% ../nbs/40_tracking.ipynb #a74def06
+# %% ../nbs/40_tracking.ipynb #7c21ee7a
 def get_experiment_id(
     name: str = DEFAULT_EXPERIMENT,  # experiment name
 ) -> str:
@@ -81,7 +82,7 @@ def get_experiment_id(
         location = get_workspace().path("artifacts", "mlflow", name).as_uri()
     return client.create_experiment(name, artifact_location=location)
 
-# %% ../nbs/40_tracking.ipynb #fe91d75d
+# %% ../nbs/40_tracking.ipynb #d1f93881
 MAX_DIGEST = 36
 
 def _snapshot_fields(snapshot) -> dict:
@@ -101,10 +102,12 @@ def snapshot_dataset(snapshot):
     from mlflow.data.meta_dataset import MetaDataset
     fields = _snapshot_fields(snapshot)
     location = str(get_workspace().path("data", "store", create=False) / str(fields["id"]))
-    source = resolve_dataset_source(location)
+    with warnings.catch_warnings():  # MLflow notes two equivalent local source types
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(location)
     return MetaDataset(source, name=str(fields["table"]), digest=str(fields["id"])[:MAX_DIGEST])
 
-# %% ../nbs/40_tracking.ipynb #ae42d8b6
+# %% ../nbs/40_tracking.ipynb #4d3b8fa6
 def _flat_params(params: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in (params or {}).items():
@@ -128,7 +131,7 @@ def _numeric_metrics(metrics: dict, prefix: str = "") -> dict:
             found[name] = float(value.item())
     return found
 
-# %% ../nbs/40_tracking.ipynb #e918503a
+# %% ../nbs/40_tracking.ipynb #8f19c687
 class _PickledModel:
     "python_function wrapper that calls a pickled estimator's `predict`."
     def __init__(self):
@@ -146,7 +149,7 @@ def _pyfunc_class():
     import mlflow.pyfunc
     return type("PickledModel", (_PickledModel, mlflow.pyfunc.PythonModel), {})
 
-# %% ../nbs/40_tracking.ipynb #38e4e2c5
+# %% ../nbs/40_tracking.ipynb #63c97e7a
 class TrainingRun:
     "One MLflow training run: parameters, snapshots, catalogue version, metrics, notebook, plots, model."
     def __init__(
@@ -175,14 +178,15 @@ class TrainingRun:
         parent = self.parent_run_id
         if parent is None and not self.nested and mlflow.active_run() is None:
             parent = os.environ.get("RWB_PARENT_RUN_ID")  # set by the pipeline for its steps
-        if parent:
+        nested = self.nested or mlflow.active_run() is not None  # inside a run: its child
+        if parent and not nested:
             tags["mlflow.parentRunId"] = parent
         if os.environ.get("RWB_PIPELINE_RUN_ID"):
             tags["pipeline_run_id"] = os.environ["RWB_PIPELINE_RUN_ID"]
         if self.catalog_version:
             tags["catalog_version"] = str(self.catalog_version)
         run = mlflow.start_run(experiment_id=experiment_id, run_name=self.run_name,
-                               nested=self.nested, tags=tags)
+                               nested=nested, tags=tags)
         self.run_id = run.info.run_id
         if self.params:
             self.log_params(self.params)
@@ -194,7 +198,10 @@ class TrainingRun:
         import mlflow
         if exc is not None:
             mlflow.set_tag("error", f"{exc_type.__name__}: {exc}"[:5000])
-        mlflow.end_run(status="FAILED" if exc is not None else "FINISHED")
+        status = "FINISHED" if exc is None else "FAILED"
+        if exc is not None and type(exc).__name__ == "TrialPruned":
+            status = "KILLED"  # an Optuna trial stopped by the pruner
+        mlflow.end_run(status=status)
         return False
 
     def log_params(self, params: dict):
