@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['CATEGORY_NOUNS', 'SYNONYMS', 'ADJECTIVES', 'CATEGORY_PRICE', 'REGIONS', 'SEGMENTS', 'HOLIDAY_EFFECT',
-           'POSITION_BIAS_POWER', 'ATTRACTIVENESS', 'CART_GIVEN_CLICK', 'WEEKLY_PROFILE', 'DRIFT_KINDS',
-           'EVENT_ORDER_RANK', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'make_world']
+           'AFFINITY_CENTER', 'POSITION_BIAS_POWER', 'ATTRACTIVENESS', 'CART_GIVEN_CLICK', 'WEEKLY_PROFILE',
+           'DRIFT_KINDS', 'EVENT_ORDER_RANK', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'make_world']
 
-# %% ../nbs/04_synth.ipynb #a6398715
+# %% ../nbs/04_synth.ipynb #249b4071
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +20,14 @@ from retail_workbench.core import (
     STORE_COL, TITLE_COL, TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, ConfigError,
 )
 
-# %% ../nbs/04_synth.ipynb #776a8683
+# %% ../nbs/04_synth.ipynb #300c92e5
+def _str_array(vocabulary, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    "Pandas `str` array of `vocabulary[codes]`, built in Arrow (fast for millions of rows)."
+    import pyarrow as pa
+    taken = pa.array(list(vocabulary), type=pa.string()).take(pa.array(np.asarray(codes)))
+    return pd.array(taken, dtype="str")
+
+# %% ../nbs/04_synth.ipynb #20b61dcd
 CATEGORY_NOUNS = {
     "beverages": ("coffee", "tea", "juice", "soda"),
     "snacks": ("crisps", "cookies", "chocolate", "nuts"),
@@ -49,22 +56,22 @@ REGIONS = ("north", "south", "east", "west", "central")
 _SYLLABLES = ("nor", "va", "li", "ko", "ta", "mi", "ze", "ra", "lu", "po", "den", "sa", "bel",
               "quin", "fa", "to", "gri", "mo")
 
-# %% ../nbs/04_synth.ipynb #335695e0
+# %% ../nbs/04_synth.ipynb #1aebb53c
 SEGMENTS = pd.DataFrame(
     [
         # name, share, sessions/yr, views/session, click, cart, order, qty, price pref, active
-        ("loyal high spenders", 0.15, 45.0, 5.0, 0.3, 0.2, 0.80, 2.0, 0.9, 1.0),
-        ("bargain hunters", 0.25, 25.0, 6.0, 0.0, -0.2, 0.60, 0.8, -1.0, 1.0),
-        ("occasional", 0.30, 5.0, 3.0, -0.2, -0.3, 0.55, 0.3, 0.0, 1.0),
+        ("loyal high spenders", 0.15, 50.0, 5.0, 0.3, 0.2, 0.80, 2.0, 0.9, 1.0),
+        ("bargain hunters", 0.25, 24.0, 6.0, 0.0, -0.2, 0.60, 0.8, -1.0, 1.0),
+        ("occasional", 0.30, 4.0, 3.0, -0.2, -0.3, 0.55, 0.3, 0.0, 1.0),
         ("lapsed", 0.15, 30.0, 4.0, 0.0, -0.2, 0.60, 0.8, 0.0, 0.3),
-        ("window shoppers", 0.15, 30.0, 8.0, 0.3, -1.8, 0.10, 0.2, 0.3, 1.0),
+        ("window shoppers", 0.15, 30.0, 8.0, 0.3, -2.2, 0.08, 0.2, 0.3, 1.0),
     ],
     columns=["segment", "share", "sessions_per_year", "views_per_session", "click_logit",
              "cart_logit", "order_rate", "extra_quantity", "price_preference", "active_share"],
 ).set_index("segment")
 SEGMENTS
 
-# %% ../nbs/04_synth.ipynb #d4681d37
+# %% ../nbs/04_synth.ipynb #45be3f58
 @dataclass
 class Truth:
     "The parameters a synthetic world was drawn from (what models should recover)."
@@ -89,7 +96,7 @@ class Truth:
     queries: pd.DataFrame | None = None        # query table: query, category, noun, qualifier
     segment_params: pd.DataFrame | None = None # behaviour parameters per segment
 
-# %% ../nbs/04_synth.ipynb #7a5c826b
+# %% ../nbs/04_synth.ipynb #94a7785e
 @dataclass
 class World:
     "A synthetic retailer: the canonical tables, its calendar and the truth behind them."
@@ -113,7 +120,7 @@ class World:
         sizes = ", ".join(f"{name}={len(df):,}" for name, df in self.tables.items())
         return f"World({sizes}; drift={self.truth.drift})"
 
-# %% ../nbs/04_synth.ipynb #f8097ed0
+# %% ../nbs/04_synth.ipynb #701e5f06
 def _easter(year: int) -> pd.Timestamp:
     "Easter Sunday of `year` (anonymous Gregorian algorithm)."
     a, b, c = year % 19, year // 100, year % 100
@@ -142,7 +149,7 @@ def make_calendar(
     events = {}
     for year in range(dates[0].year, dates[-1].year + 1):
         november = pd.date_range(f"{year}-11-01", f"{year}-11-30", freq="D")
-        thanksgiving = november[november.dayofweek == 3][3]
+        thanksgiving = november[november.day_of_week == 3][3]
         events[pd.Timestamp(year, 1, 1)] = "new_year"
         events[pd.Timestamp(year, 2, 14)] = "valentines"
         events[_easter(year)] = "easter"
@@ -155,7 +162,7 @@ def make_calendar(
                              "event": event.to_numpy()})
     return calendar
 
-# %% ../nbs/04_synth.ipynb #4350bf3f
+# %% ../nbs/04_synth.ipynb #fbdceb59
 def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     "`n` distinct made-up brand names."
     pairs = [a + b for a in _SYLLABLES for b in _SYLLABLES if a != b]
@@ -164,7 +171,7 @@ def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     chosen = rng.choice(len(pairs), size=n, replace=False)
     return [pairs[i].capitalize() for i in chosen]
 
-# %% ../nbs/04_synth.ipynb #f6b416bd
+# %% ../nbs/04_synth.ipynb #ba5e2bd9
 def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: int) -> dict:
     "Static item attributes, latent factors, lifetimes and popularity."
     n_categories = int(np.clip(n_items // 12, 2, len(CATEGORY_NOUNS)))
@@ -212,7 +219,7 @@ def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: 
                 base_price=base_price, item_factors=item_factors, centroid=centroid,
                 quality=quality, popularity=popularity, launch_day=launch_day, end_day=end_day)
 
-# %% ../nbs/04_synth.ipynb #50478dbe
+# %% ../nbs/04_synth.ipynb #00cbd6c8
 def _titles(items: dict) -> np.ndarray:
     "Item titles: brand, adjective and the product noun (or its synonym)."
     nouns = np.array(items["nouns"], dtype=object)[items["noun"]]
@@ -224,7 +231,7 @@ def _titles(items: dict) -> np.ndarray:
     size = sizes[np.arange(len(nouns)) % len(sizes)]
     return brands + " " + adjectives + " " + words + size
 
-# %% ../nbs/04_synth.ipynb #f940ca77
+# %% ../nbs/04_synth.ipynb #54780fc6
 def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: int | None,
                  price_jump: float) -> tuple[np.ndarray, pd.DataFrame]:
     "Daily list price (n_items, n_days) and the price-change events (item, day, price)."
@@ -245,7 +252,7 @@ def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: 
     changes["price"] = prices[changes["item"].to_numpy(), changes["day"].to_numpy()]
     return prices, changes
 
-# %% ../nbs/04_synth.ipynb #bfc03c64
+# %% ../nbs/04_synth.ipynb #e2a8f6f3
 def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: pd.DataFrame,
                   start: pd.Timestamp) -> pd.DataFrame:
     "Versioned catalogue: a row at launch, one per price change, one (inactive) at removal."
@@ -278,7 +285,7 @@ def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: 
     })
     return catalog
 
-# %% ../nbs/04_synth.ipynb #93a1c124
+# %% ../nbs/04_synth.ipynb #1db129f3
 def catalog_as_of(
     catalog: pd.DataFrame,     # versioned catalogue (several rows per item)
     when: str | pd.Timestamp,  # point in time
@@ -292,7 +299,7 @@ def catalog_as_of(
         current = current[current["active"]]
     return current.reset_index(drop=True)
 
-# %% ../nbs/04_synth.ipynb #5045cdc6
+# %% ../nbs/04_synth.ipynb #1bd44e05
 def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: int,
                 n_categories: int, segments: pd.DataFrame) -> dict:
     "Segments, regions, latent factors and active windows of the customers."
@@ -303,8 +310,8 @@ def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: 
     taste = rng.normal(0.0, 1.0, (n_users, taste_dims)) + region_taste[region]
     price_pref = segments["price_preference"].to_numpy()[segment] + rng.normal(0.0, 0.3, n_users)
     user_factors = np.column_stack([price_pref, taste])
-    # active window [first_day, last_day): 60 % were customers before the period starts
-    existing = rng.random(n_users) < 0.6
+    # active window [first_day, last_day): 75 % were customers before the period starts
+    existing = rng.random(n_users) < 0.75
     first_day = np.where(existing, 0, rng.integers(0, max(int(0.85 * n_days), 1), n_users))
     signup_age = np.where(existing, rng.integers(1, 730, n_users), 0)
     active_share = segments["active_share"].to_numpy()[segment]
@@ -316,23 +323,20 @@ def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: 
     return dict(segment=segment, region=region, user_factors=user_factors, first_day=first_day,
                 last_day=last_day, signup_age=signup_age)
 
-# %% ../nbs/04_synth.ipynb #5fb3fa6e
+# %% ../nbs/04_synth.ipynb #85db9ee3
 def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
     "Relative session intensity per day: weekly pattern, yearly cycle and holiday spikes."
-    weekly = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.15, 1.2])[dates.dayofweek]
-    yearly = 1.0 + 0.15 * np.cos(2 * np.pi * (dates.dayofyear.to_numpy() - 340) / 365.25)
+    weekly = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.15, 1.2])[dates.day_of_week]
+    yearly = 1.0 + 0.15 * np.cos(2 * np.pi * (dates.day_of_year.to_numpy() - 340) / 365.25)
     boost = pd.Series(events).map({"black_friday": 2.0, "christmas_eve": 1.3, "christmas": 0.6,
                                    "boxing_day": 1.5}).fillna(1.0).to_numpy()
     return weekly * yearly * boost
 
-# %% ../nbs/04_synth.ipynb #e634153f
+# %% ../nbs/04_synth.ipynb #da09c0db
 def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarray,
-                     segments: pd.DataFrame, activity: float, demand_shift: tuple | None) -> dict:
+                     segments: pd.DataFrame, activity: float) -> dict:
     "Session user, day and second of day for every session."
     n_days = len(intensity)
-    intensity = intensity.copy()
-    if demand_shift is not None:
-        intensity[demand_shift[0]:] *= demand_shift[1]
     cum = np.concatenate([[0.0], np.cumsum(intensity)])
     rate = segments["sessions_per_year"].to_numpy()[users["segment"]] * activity
     window_mass = cum[users["last_day"]] - cum[users["first_day"]]
@@ -348,7 +352,7 @@ def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarra
     order = np.lexsort((second, day))
     return dict(user=user[order], day=day[order].astype(np.int64), second=second[order])
 
-# %% ../nbs/04_synth.ipynb #27b552a3
+# %% ../nbs/04_synth.ipynb #18e53079
 def _make_queries(items: dict) -> pd.DataFrame:
     "All queries: noun alone, adjective + noun, brand + noun."
     rows = []
@@ -364,7 +368,7 @@ def _make_queries(items: dict) -> pd.DataFrame:
                          "brand"))
     return pd.DataFrame(rows, columns=["query", "category", "noun", "adjective", "brand", "kind"])
 
-# %% ../nbs/04_synth.ipynb #713b630b
+# %% ../nbs/04_synth.ipynb #8ea1ef1b
 def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                item_index: np.ndarray) -> np.ndarray:
     "True relevance (0..3) of items to queries, elementwise over the two index arrays."
@@ -381,7 +385,7 @@ def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     low_quality = items["quality"][item_index] < -1.0
     return np.maximum(relevance - low_quality, 0).astype(np.int8)
 
-# %% ../nbs/04_synth.ipynb #723dd737
+# %% ../nbs/04_synth.ipynb #d9db7b7e
 def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                 item_index: np.ndarray) -> np.ndarray:
     "Words of the query found in the title (what a text-only ranker can see)."
@@ -393,7 +397,7 @@ def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     brand_hit = (q_brand >= 0) & (items["brand"][item_index] == q_brand)
     return literal_noun * 2.0 + adjective_hit + brand_hit
 
-# %% ../nbs/04_synth.ipynb #f22efe64
+# %% ../nbs/04_synth.ipynb #1b110248
 def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
                  pool_size: int = 40, n_outside: int = 6) -> np.ndarray:
     "Candidate items per query (padded with -1): items of its category plus a few from others."
@@ -413,47 +417,76 @@ def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
         pools[q, :len(pool)] = pool
     return pools
 
-# %% ../nbs/04_synth.ipynb #afda5369
+# %% ../nbs/04_synth.ipynb #a51e1be9
 def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     "Index of the Gumbel-max sample per row (softmax choice); rows of -inf give -1."
-    noisy = scores + rng.gumbel(size=scores.shape)
+    uniform = rng.random(scores.shape, dtype=np.float32)
+    noisy = scores - np.log(-np.log(np.maximum(uniform, np.float32(1e-30))))
     choice = noisy.argmax(axis=1)
     valid = np.isfinite(noisy[np.arange(len(noisy)), choice])
     return np.where(valid, choice, -1)
 
-# %% ../nbs/04_synth.ipynb #ddec31cb
+# %% ../nbs/04_synth.ipynb #5922263c
+def _alias_tables(weights: np.ndarray, groups: np.ndarray) -> tuple:
+    "Walker alias tables of `weights` within each group (items sorted by group)."
+    order = np.argsort(groups, kind="stable")
+    starts = np.searchsorted(groups[order], np.arange(groups.max() + 2))
+    accept = np.ones(len(weights))
+    alias = np.arange(len(weights))
+    for g in range(len(starts) - 1):
+        lo, hi = starts[g], starts[g + 1]
+        if hi <= lo:
+            continue
+        scaled = weights[order[lo:hi]] * (hi - lo) / weights[order[lo:hi]].sum()
+        small = [i for i in range(hi - lo) if scaled[i] < 1.0]
+        large = [i for i in range(hi - lo) if scaled[i] >= 1.0]
+        while small and large:
+            s, l = small.pop(), large[-1]
+            accept[lo + s] = scaled[s]
+            alias[lo + s] = lo + l
+            scaled[l] -= 1.0 - scaled[s]
+            if scaled[l] < 1.0:
+                small.append(large.pop())
+    return order, starts, accept, alias
+
+def _alias_draw(rng: np.random.Generator, tables: tuple, group: np.ndarray, k: int) -> np.ndarray:
+    "`k` draws per row from the alias table of each row's group: an (n, k) array of item indices."
+    order, starts, accept, alias = tables
+    size = (starts[group + 1] - starts[group]).astype(np.float64)[:, None]
+    u = rng.random((len(group), k)) * size
+    slot = np.minimum(u.astype(np.int64), size.astype(np.int64) - 1)
+    slot += starts[group][:, None]
+    fraction = u - np.floor(u)
+    slot = np.where(fraction < accept[slot], slot, alias[slot])
+    return order[slot]
+
+# %% ../nbs/04_synth.ipynb #9ff08016
 def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                    user_factors_after: np.ndarray | None, drift_day: int | None,
                    segments: pd.DataFrame, n_candidates: int = 10,
-                   chunk: int = 400_000) -> dict:
-    "Viewed items per session: popularity-sampled candidates, chosen by user-item affinity."
+                   chunk: int = 500_000) -> dict:
+    "Viewed items per session (item -1 when no candidate was on sale that day)."
     n_sessions = len(sessions["user"])
     seg = users["segment"][sessions["user"]]
     n_views = 1 + rng.poisson(segments["views_per_session"].to_numpy()[seg] - 1.0)
     session_of_view = np.repeat(np.arange(n_sessions), n_views)
-    category = items["category"]
-    order = np.argsort(category, kind="stable")
-    cum_pop = np.cumsum(items["popularity"][order])
-    starts = np.searchsorted(category[order], np.arange(len(items["categories"]) + 1))
-    cum_lo = np.concatenate([[0.0], cum_pop])[starts[:-1]]
-    cum_hi = cum_pop[starts[1:] - 1]
-    item_factors = items["item_factors"]
+    tables = _alias_tables(items["popularity"], items["category"])
+    item_factors = items["item_factors"].astype(np.float32)
+    user_factors = users["user_factors"].astype(np.float32)
+    factors_after = None
+    if user_factors_after is not None:
+        factors_after = user_factors_after.astype(np.float32)
     chosen = np.empty(len(session_of_view), dtype=np.int64)
-    affinity = np.empty(len(session_of_view))
+    affinity = np.empty(len(session_of_view), dtype=np.float32)
     for begin in range(0, len(session_of_view), chunk):
         views = session_of_view[begin:begin + chunk]
         user = sessions["user"][views]
         day = sessions["day"][views]
-        factors = users["user_factors"][user]
-        if user_factors_after is not None:
+        factors = user_factors[user]
+        if factors_after is not None:
             after = day >= drift_day
-            factors[after] = user_factors_after[user[after]]
-        cat = sessions["category"][views]
-        draw = cum_lo[cat][:, None] + rng.random((len(views), n_candidates)) * (
-            cum_hi[cat] - cum_lo[cat])[:, None]
-        slot = np.searchsorted(cum_pop, draw, side="right")
-        slot = np.clip(slot, starts[cat][:, None], starts[cat + 1][:, None] - 1)
-        candidates = order[slot]
+            factors[after] = factors_after[user[after]]
+        candidates = _alias_draw(rng, tables, sessions["category"][views], n_candidates)
         scores = np.einsum("nd,nkd->nk", factors, item_factors[candidates])
         alive = (items["launch_day"][candidates] <= day[:, None]) & (
             items["end_day"][candidates] > day[:, None])
@@ -461,10 +494,9 @@ def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items:
         rows = np.arange(len(views))
         chosen[begin:begin + chunk] = np.where(pick >= 0, candidates[rows, pick], -1)
         affinity[begin:begin + chunk] = np.where(pick >= 0, scores[rows, pick], 0.0)
-    keep = chosen >= 0
-    return dict(session=session_of_view[keep], item=chosen[keep], affinity=affinity[keep])
+    return dict(session=session_of_view, item=chosen, affinity=affinity)
 
-# %% ../nbs/04_synth.ipynb #32c67d71
+# %% ../nbs/04_synth.ipynb #ae548714
 def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                         user_factors_after: np.ndarray | None, drift_day: int | None,
                         ) -> np.ndarray:
@@ -480,7 +512,9 @@ def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, i
     logits = taste @ centroid.T + log_share
     return _gumbel_choice(rng, logits)
 
-# %% ../nbs/04_synth.ipynb #89f21a8c
+# %% ../nbs/04_synth.ipynb #5169a984
+AFFINITY_CENTER = 2.0   # typical affinity of a viewed item: the funnel's reference point
+
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -488,16 +522,16 @@ def _funnel(rng: np.random.Generator, views: dict, sessions: dict, users: dict,
             segments: pd.DataFrame) -> dict:
     "Which views become clicks, which clicks carts, which carts orders (and quantities)."
     seg = users["segment"][sessions["user"][views["session"]]]
-    affinity = views["affinity"]
+    affinity = views["affinity"] - AFFINITY_CENTER
     clicked = rng.random(len(seg)) < _sigmoid(
-        segments["click_logit"].to_numpy()[seg] - 0.6 + 0.6 * affinity)
+        segments["click_logit"].to_numpy()[seg] - 0.7 + 0.5 * affinity)
     carted = clicked & (rng.random(len(seg)) < _sigmoid(
-        segments["cart_logit"].to_numpy()[seg] - 0.5 + 0.6 * affinity))
+        segments["cart_logit"].to_numpy()[seg] - 0.9 + 0.5 * affinity))
     ordered = carted & (rng.random(len(seg)) < segments["order_rate"].to_numpy()[seg])
     quantity = 1 + rng.poisson(segments["extra_quantity"].to_numpy()[seg])
     return dict(clicked=clicked, carted=carted, ordered=ordered, quantity=quantity)
 
-# %% ../nbs/04_synth.ipynb #96044dae
+# %% ../nbs/04_synth.ipynb #2a237e82
 POSITION_BIAS_POWER = 0.9                                  # examination = 1 / position ** power
 ATTRACTIVENESS = np.array([0.04, 0.15, 0.45, 0.85])        # click prob. by relevance if examined
 CART_GIVEN_CLICK = np.array([0.03, 0.12, 0.3, 0.5])        # add-to-cart prob. by relevance
@@ -555,24 +589,32 @@ def _search(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
         carted = clicked & (rng.random(shown.shape) < CART_GIVEN_CLICK[relevance])
         seg = users["segment"][sessions["user"][s]]
         ordered = carted & (rng.random(shown.shape) < order_rate[seg][:, None])
+        click_delay = 1 + rng.exponential(8.0, shown.shape)
+        cart_delay = 1 + rng.exponential(30.0, shown.shape)
+        order_delay = 5 + rng.exponential(120.0, shown.shape)
+        quantity = 1 + rng.poisson(0.5, shown.shape)
         flat = shown_ok.ravel()
         parts.append(dict(
             session=np.repeat(s, n_results)[flat], query=np.repeat(q, n_results)[flat],
             item=shown.ravel()[flat],
             position=np.tile(np.arange(1, n_results + 1), len(s))[flat],
             clicked=clicked.ravel()[flat], carted=carted.ravel()[flat],
-            ordered=ordered.ravel()[flat]))
+            ordered=ordered.ravel()[flat], click_delay=click_delay.ravel()[flat],
+            cart_delay=cart_delay.ravel()[flat], order_delay=order_delay.ravel()[flat],
+            quantity=quantity.ravel()[flat]))
     if not parts:
         empty = np.array([], dtype=np.int64)
         parts = [dict(session=empty, query=empty, item=empty, position=empty,
                       clicked=empty.astype(bool), carted=empty.astype(bool),
-                      ordered=empty.astype(bool))]
+                      ordered=empty.astype(bool), click_delay=empty.astype(float),
+                      cart_delay=empty.astype(float), order_delay=empty.astype(float),
+                      quantity=empty)]
     result = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     result["searched"] = searched
     result["position_bias"] = position_bias
     return result
 
-# %% ../nbs/04_synth.ipynb #c08d04b5
+# %% ../nbs/04_synth.ipynb #d7442179
 WEEKLY_PROFILE = np.array([-0.45, -0.4, -0.3, -0.1, 0.3, 1.0, 0.45])   # Monday first
 
 def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calendar: pd.DataFrame,
@@ -591,7 +633,7 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     peak_day = (rng.uniform(0, 365, n_categories)[category] + rng.normal(0, 15, n_items)) % 365
     pop_z = np.log(items["popularity"])
     pop_z = (pop_z - pop_z.mean()) / (pop_z.std() + 1e-9)
-    base_demand = np.exp(np.log(8.0) + 0.5 * pop_z + rng.normal(0, 0.3, n_items))
+    base_demand = np.exp(np.log(12.0) + 0.5 * pop_z + rng.normal(0, 0.3, n_items))
     store_effect = np.exp(rng.normal(0.0, 0.3, n_stores))
     store_price = 1.0 + rng.uniform(-0.04, 0.04, n_stores)
     holiday = calendar["event"].map(HOLIDAY_EFFECT).fillna(1.0).to_numpy()
@@ -600,15 +642,15 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
                  store_effect=store_effect, reference_price=items["base_price"])
     ix = np.asarray(sales_items)
     n_sold = len(ix)
-    week = (np.arange(n_days) + dates[0].dayofweek) // 7
+    week = (np.arange(n_days) + dates[0].day_of_week) // 7
     promo_week = rng.random((week[-1] + 1, n_stores, n_sold)) < 0.08
     depth_week = rng.choice(np.array([0.1, 0.15, 0.2, 0.25, 0.3]),
                             size=(week[-1] + 1, n_stores, n_sold))
     promo = promo_week[week]
     depth = np.where(promo, depth_week[week], 0.0)
     price = np.round(prices[ix].T[:, None, :] * store_price[None, :, None] * (1.0 - depth), 2)
-    day_of_year = dates.dayofyear.to_numpy()[:, None]
-    seasonal = (weekly_amplitude[ix][None, :] * WEEKLY_PROFILE[dates.dayofweek][:, None]
+    day_of_year = dates.day_of_year.to_numpy()[:, None]
+    seasonal = (weekly_amplitude[ix][None, :] * WEEKLY_PROFILE[dates.day_of_week][:, None]
                 + yearly_amplitude[ix][None, :] * np.cos(
                     2 * np.pi * (day_of_year - peak_day[ix][None, :]) / 365.25))
     level = np.log(base_demand[ix])[None, :] + seasonal + np.log(holiday)[:, None]
@@ -634,7 +676,7 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     sales[STORE_COL] = sales[STORE_COL].astype(np.int64)
     return sales, truth
 
-# %% ../nbs/04_synth.ipynb #7e79705d
+# %% ../nbs/04_synth.ipynb #abf8e42a
 DRIFT_KINDS = {"preference": 1.0, "price": 1.25, "demand": 0.6}   # kind -> default strength
 EVENT_ORDER_RANK = {EVENT_VIEW: 0, EVENT_CLICK: 1, EVENT_ADD_TO_CART: 2, EVENT_ORDER: 3}
 
@@ -658,7 +700,7 @@ def _check_drift(drift: dict | None, start: pd.Timestamp, n_days: int) -> dict |
     strength = float(drift.get("strength", DRIFT_KINDS[kind]))
     return dict(date=date, kind=kind, strength=strength, day=day)
 
-# %% ../nbs/04_synth.ipynb #e7102e8b
+# %% ../nbs/04_synth.ipynb #a43b1876
 def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel: dict,
                   search: dict, start: pd.Timestamp) -> pd.DataFrame:
     "Assemble the interactions table (views, clicks, carts, orders) in time order."
@@ -677,40 +719,41 @@ def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel:
     cart_ts = click_ts + 1 + rng.exponential(30.0, len(view_ts))
     order_ts = cart_ts + 5 + rng.exponential(120.0, len(view_ts))
     search_ts = session_start[search["session"]] + 2.0 * search["position"]
-    s_click_ts = search_ts + 1 + rng.exponential(8.0, len(search_ts))
-    s_cart_ts = s_click_ts + 1 + rng.exponential(30.0, len(search_ts))
-    s_order_ts = s_cart_ts + 5 + rng.exponential(120.0, len(search_ts))
-    f, c, o = funnel["clicked"], funnel["carted"], funnel["ordered"]
+    s_click_ts = search_ts + search["click_delay"]
+    s_cart_ts = s_click_ts + search["cart_delay"]
+    s_order_ts = s_cart_ts + search["order_delay"]
+    seen = views["item"] >= 0
+    f, c, o = funnel["clicked"] & seen, funnel["carted"] & seen, funnel["ordered"] & seen
     sc, sa, so = search["clicked"], search["carted"], search["ordered"]
     quantity = funnel["quantity"]
-    s_quantity = 1 + rng.poisson(0.5, len(search_ts))
-    session = np.concatenate([views["session"], views["session"][f], views["session"][c],
+    s_quantity = search["quantity"]
+    session = np.concatenate([views["session"][seen], views["session"][f], views["session"][c],
                               views["session"][o], search["session"][sc], search["session"][sa],
                               search["session"][so]])
-    item = np.concatenate([views["item"], views["item"][f], views["item"][c], views["item"][o],
+    item = np.concatenate([views["item"][seen], views["item"][f], views["item"][c], views["item"][o],
                            search["item"][sc], search["item"][sa], search["item"][so]])
-    seconds = np.concatenate([view_ts, click_ts[f], cart_ts[c], order_ts[o], s_click_ts[sc],
+    seconds = np.concatenate([view_ts[seen], click_ts[f], cart_ts[c], order_ts[o], s_click_ts[sc],
                               s_cart_ts[sa], s_order_ts[so]])
-    event = np.concatenate([np.zeros(len(view_ts), np.int8), np.ones(f.sum(), np.int8),
+    event = np.concatenate([np.zeros(seen.sum(), np.int8), np.ones(f.sum(), np.int8),
                             np.full(c.sum(), 2, np.int8), np.full(o.sum(), 3, np.int8),
                             np.ones(sc.sum(), np.int8), np.full(sa.sum(), 2, np.int8),
                             np.full(so.sum(), 3, np.int8)])
-    value = np.concatenate([np.ones(len(view_ts) + f.sum() + c.sum()), quantity[o],
+    value = np.concatenate([np.ones(seen.sum() + f.sum() + c.sum()), quantity[o],
                             np.ones(sc.sum() + sa.sum()), s_quantity[so]]).astype(float)
-    ns = (seconds * 1e9).astype(np.int64)
-    order = np.lexsort((event, ns))
+    ns = (seconds * 1e9).astype(np.int64) // 4 * 4
+    order = np.argsort(ns + event, kind="stable")
     ts = start.value + ns[order]
     events = np.array([EVENT_VIEW, EVENT_CLICK, EVENT_ADD_TO_CART, EVENT_ORDER])
     return pd.DataFrame({
         USER_COL: sessions["user"][session[order]].astype(np.int64),
         ITEM_COL: item[order].astype(np.int64),
         TS_COL: ts.view("datetime64[ns]"),
-        EVENT_COL: pd.Categorical.from_codes(event[order], events).astype("str"),
+        EVENT_COL: _str_array(events, event[order]),
         SESSION_COL: session[order].astype(np.int64),
         VALUE_COL: value[order],
     })
 
-# %% ../nbs/04_synth.ipynb #b98273d3
+# %% ../nbs/04_synth.ipynb #6d263a0b
 def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
     "True relevance of every item of a query's category (other pairs have relevance 0)."
     category = items["category"]
@@ -728,7 +771,7 @@ def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
         "relevance": relevance.astype(np.int64),
     })
 
-# %% ../nbs/04_synth.ipynb #9412a7ab
+# %% ../nbs/04_synth.ipynb #d4c44b5d
 def make_world(
     n_users: int = 2000,               # customers
     n_items: int = 300,                # products over the whole period (some launch later)
@@ -779,9 +822,8 @@ def make_world(
             items["centroid"][trend]) / np.sqrt(taste.shape[1])
         drift_info["trend_category"] = items["categories"][trend]
         drift_info["user_factors_after"] = factors_after
-    demand_shift = (drift_day, drift_info["strength"]) if kind == "demand" else None
     intensity = _daily_intensity(pd.DatetimeIndex(calendar[DATE_COL]), calendar["event"].to_numpy())
-    sessions = _sample_sessions(rng_sessions, users, intensity, segments, activity, demand_shift)
+    sessions = _sample_sessions(rng_sessions, users, intensity, segments, activity)
     sessions["category"] = _session_categories(rng_sessions, sessions, users, items,
                                                factors_after, drift_day)
     views = _session_views(rng_sessions, sessions, users, items, factors_after, drift_day,
@@ -799,7 +841,7 @@ def make_world(
         SESSION_COL: search["session"].astype(np.int64),
         USER_COL: sessions["user"][search["session"]].astype(np.int64),
         TS_COL: (start.value + search_seconds * 1_000_000_000).view("datetime64[ns]"),
-        QUERY_COL: pd.array(query_text[search["query"]], dtype="str"),
+        QUERY_COL: _str_array(query_text, search["query"]),
         ITEM_COL: search["item"].astype(np.int64),
         POSITION_COL: search["position"].astype(np.int64),
         CLICKED_COL: search["clicked"].astype(bool),
