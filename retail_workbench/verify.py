@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CHECKS', 'RULES', 'Rule', 'VerifyResult', 'verify']
 
-# %% ../nbs/02_verify.ipynb #c48ad93e
+# %% ../nbs/02_verify.ipynb #147f7921
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +17,7 @@ from retail_workbench.core import (
 )
 from .schema import COLUMN_KINDS, SCHEMAS, check_columns, conform
 
-# %% ../nbs/02_verify.ipynb #13a52061
+# %% ../nbs/02_verify.ipynb #9b3c7882
 @dataclass(frozen=True)
 class Rule:
     "One declarative validation rule over the rows of a table."
@@ -34,7 +34,7 @@ class Rule:
             raise ConfigError(f"rule {self.name!r}: severity {self.severity!r} is not allowed.",
                               hint="Use 'error' or 'warn'.")
 
-# %% ../nbs/02_verify.ipynb #f15d274b
+# %% ../nbs/02_verify.ipynb #135e7991
 def _required(typed, rule, context):
     failing = np.zeros(len(typed), dtype=bool)
     for column in rule.columns:
@@ -48,7 +48,12 @@ def _required(typed, rule, context):
 def _type(typed, rule, context):
     column = rule.columns[0]
     raw = context["raw"][column]
-    return (typed[column].isna() & raw.notna()).to_numpy()
+    lost = (typed[column].isna() & raw.notna()).to_numpy().copy()
+    if lost.any():  # blank text is missing (a `required` matter), not a wrong type
+        rows = np.flatnonzero(lost)
+        blank = raw.iloc[rows].astype("str").str.strip() == ""
+        lost[rows[blank.to_numpy(dtype=bool)]] = False
+    return lost
 
 def _isin(typed, rule, context):
     values = typed[rule.columns[0]]
@@ -110,7 +115,7 @@ CHECKS: dict[str, Callable] = {
     "freshness": _freshness, "flag": _flag, "expr": _expr, "custom": _custom,
 }
 
-# %% ../nbs/02_verify.ipynb #2672aa6b
+# %% ../nbs/02_verify.ipynb #2f32aafa
 def _required_rules(columns) -> list:
     return [Rule(f"{c}_required", "required", (c,), description=f"{c} is missing")
             for c in columns]
@@ -185,7 +190,7 @@ RULES: dict[str, list] = {
     ],
 }
 
-# %% ../nbs/02_verify.ipynb #0ee5ca8a
+# %% ../nbs/02_verify.ipynb #b761ba97
 @dataclass
 class VerifyResult:
     "Outcome of `verify`: clean rows, quarantined rows with reasons, and a per-rule report."
@@ -219,7 +224,7 @@ class VerifyResult:
         return (f"VerifyResult({self.table!r}: {self.rows_in} rows in, {self.rows_clean} clean, "
                 f"{self.rows_quarantined} quarantined)")
 
-# %% ../nbs/02_verify.ipynb #9c85a83c
+# %% ../nbs/02_verify.ipynb #3c748a73
 _EXAMPLES = 3
 
 def _examples(raw: pd.DataFrame, failing: np.ndarray, columns) -> list:
@@ -253,7 +258,7 @@ def _label_rows(failures: list, bad: np.ndarray, n: int) -> tuple[np.ndarray, np
         reasons[rows[which.ravel() == k]] = "; ".join(r.description or r.name for r in rules)
     return names, reasons
 
-# %% ../nbs/02_verify.ipynb #9f78cc57
+# %% ../nbs/02_verify.ipynb #7c9933e5
 def verify(
     df: pd.DataFrame,            # the table as loaded
     table: str,                  # canonical table name
