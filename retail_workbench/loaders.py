@@ -6,7 +6,7 @@ __all__ = ['LOADERS', 'ONLINE_RETAIL_COLUMNS', 'NON_PRODUCT_CODES', 'RETAILROCKE
            'require_columns', 'id_text', 'parse_source_dates', 'load_online_retail', 'load_movielens', 'load_m5',
            'load_retailrocket', 'load_complete_journey', 'load_generic', 'load']
 
-# %% ../nbs/03_loaders.ipynb #a950201a
+# %% ../nbs/03_loaders.ipynb #b5a4cbab
 import difflib
 import posixpath
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from retail_workbench.core import (
 )
 from .schema import closest_column, parse_datetimes
 
-# %% ../nbs/03_loaders.ipynb #5f02dff1
+# %% ../nbs/03_loaders.ipynb #fbcc6ba1
 def _is_uri(source) -> bool:
     return "://" in str(source)
 
@@ -33,7 +33,7 @@ def _filesystem(source: str):
     try:
         fs, path = fsspec.core.url_to_fs(source)
     except (ImportError, ValueError) as err:
-        raise DataError(f"cannot open {source}: {err}",
+        raise DataError(f"cannot open {source}: {str(err).rstrip('.')}.",
                         hint="Install the fsspec backend for this URI scheme (e.g. s3fs, gcsfs).")
     return fs, path
 
@@ -72,7 +72,7 @@ def glob_source(folder, pattern: str) -> list[str]:
         return sorted(f"{protocol}://{p}" for p in fs.glob(posixpath.join(path, pattern)))
     return sorted(str(p) for p in Path(folder).expanduser().glob(pattern))
 
-# %% ../nbs/03_loaders.ipynb #8cc0495f
+# %% ../nbs/03_loaders.ipynb #28bdfbe4
 _CSV = (".csv", ".txt", ".tsv", ".data", ".user", ".item", ".gz")
 _EXCEL = (".xlsx", ".xlsm", ".xls")
 _PARQUET = (".parquet", ".pq")
@@ -117,7 +117,7 @@ def read_table(
         raise DataError(f"{source} has no data rows.", hint="Point at a file with rows to load.")
     return df
 
-# %% ../nbs/03_loaders.ipynb #9341bfc6
+# %% ../nbs/03_loaders.ipynb #aae97de7
 @dataclass(frozen=True)
 class Loader:
     "A source format: how to read it into canonical tables."
@@ -151,7 +151,7 @@ def get_loader(
     raise UnknownFormatError(f"unknown format {name!r}.{guess}",
                              hint=f"Known formats: {', '.join(sorted(LOADERS))}.")
 
-# %% ../nbs/03_loaders.ipynb #7a3ba502
+# %% ../nbs/03_loaders.ipynb #65957f58
 ONLINE_RETAIL_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
                          "UnitPrice", "CustomerID", "Country")
 _ONLINE_RETAIL_II = {"Invoice": "InvoiceNo", "Price": "UnitPrice", "Customer ID": "CustomerID"}
@@ -201,7 +201,7 @@ def parse_source_dates(values: pd.Series, source: str, column: str) -> pd.Series
         return values.where(failed, parsed.astype("str"))
     return parsed
 
-# %% ../nbs/03_loaders.ipynb #002c8b30
+# %% ../nbs/03_loaders.ipynb #965889b8
 def _online_retail_customers(interactions: pd.DataFrame) -> pd.DataFrame:
     known = interactions[interactions[USER_COL].notna() & interactions[TS_COL].notna()]
     if not pd.api.types.is_datetime64_any_dtype(known[TS_COL]):
@@ -258,7 +258,7 @@ def load_online_retail(
         tables["customers"] = _online_retail_customers(interactions)
     return tables
 
-# %% ../nbs/03_loaders.ipynb #51e9c41e
+# %% ../nbs/03_loaders.ipynb #803f2ae1
 _ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
                   "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
                   "Romance", "Sci-Fi", "Thriller", "War", "Western")
@@ -337,7 +337,7 @@ def load_movielens(
         return _ml100k(source[: -len("u.data")] or ".")
     return _ml_latest(source)
 
-# %% ../nbs/03_loaders.ipynb #b866fc21
+# %% ../nbs/03_loaders.ipynb #4a8a4fac
 @register_loader("m5", "sales", "M5 forecasting: wide sales_train_*.csv + calendar.csv + sell_prices.csv")
 def load_m5(
     source,  # folder holding the three files, or the sales_train_*.csv inside it
@@ -386,7 +386,7 @@ def load_m5(
     return {"sales": sales.sort_values([STORE_COL, ITEM_COL, DATE_COL], kind="stable")
             .reset_index(drop=True)}
 
-# %% ../nbs/03_loaders.ipynb #1fdd3d69
+# %% ../nbs/03_loaders.ipynb #8b21967d
 RETAILROCKET_EVENTS = {"view": EVENT_VIEW, "addtocart": EVENT_ADD_TO_CART,
                        "transaction": EVENT_ORDER}
 
@@ -409,7 +409,7 @@ def load_retailrocket(
         SESSION_COL: events["transactionid"], VALUE_COL: 1.0,
     })}
 
-# %% ../nbs/03_loaders.ipynb #dc0f2cd8
+# %% ../nbs/03_loaders.ipynb #b53259d4
 def _cj_file(folder: str, name: str) -> str | None:
     for pattern in (f"completejourney_{name}*.parquet", f"{name}*.parquet",
                     f"completejourney_{name}*.csv", f"{name}*.csv"):
@@ -477,7 +477,7 @@ def load_complete_journey(
             **{c: people[c] for c in people.columns if c != "household_id"}})
     return tables
 
-# %% ../nbs/03_loaders.ipynb #7d9562b8
+# %% ../nbs/03_loaders.ipynb #944bf14b
 @register_loader("generic", "interactions", "any CSV/XLSX/parquet file with a column mapping")
 def load_generic(
     source,                      # file: .csv, .xlsx or .parquet
@@ -501,7 +501,7 @@ def load_generic(
             df[column] = value
     return {table: df}
 
-# %% ../nbs/03_loaders.ipynb #3b66893b
+# %% ../nbs/03_loaders.ipynb #d6526ce4
 def load(
     source,        # local path or fsspec URI
     format: str,   # a key of `LOADERS`

@@ -120,6 +120,9 @@ def test_cli_validate_stores_nothing(workspace_home):
     (["ingest", "nowhere.csv", "--format", "online_retail"], "nowhere.csv does not exist"),
     (["ingest", RETAIL_CSV, "--format", "onlineretail"], "Did you mean 'online_retail'"),
     (["validate", RETAIL_CSV, "--format", "generic", "--map", "userId"], "NAME=VALUE"),
+    (["ingest", FIXTURES / "movielens" / "ml-100k" / "u.item", "--format", "generic"],
+     "is not utf-8 text"),
+    (["validate", FIXTURES / "m5" / "calendar.csv", "--format", "m5"], "missing column"),
 ])
 def test_cli_errors_are_one_line_and_exit_1(args, message):
     code, out, err = rwb(*args)
@@ -154,3 +157,16 @@ def test_full_online_retail_through_rwb_ingest(shared_data, workspace_home):
     assert len(quarantine) == summary["rows_quarantined"]
     code, out, _ = rwb("ingest", path, "--format", "online_retail", "--json")
     assert json.loads(out)["snapshot_id"] == summary["snapshot_id"]
+
+
+def test_s3_without_its_backend_says_what_to_install():
+    with pytest.raises(DataError, match="cannot open s3://bucket/x.csv.*s3fs"):
+        check_source_tables("s3://bucket/x.csv", "online_retail")
+
+
+def test_cli_empty_file_exits_1_and_stores_nothing(tmp_path, workspace_home):
+    (tmp_path / "empty.csv").write_text("")
+    code, _, err = rwb("ingest", tmp_path / "empty.csv", "--format", "online_retail")
+    assert code == 1 and "empty.csv is empty" in err
+    assert not (workspace_home / "data" / "store" / "snapshots").exists() or \
+        not list((workspace_home / "data" / "store" / "snapshots").iterdir())

@@ -111,7 +111,7 @@ def _frames(draw):
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_frames())
 def test_property_no_row_is_lost_or_duplicated(df):
     result = verify(df, "interactions", now=NOW)
@@ -120,3 +120,15 @@ def test_property_no_row_is_lost_or_duplicated(df):
     assert (result.quarantine["_rules"].str.len() > 0).all()
     if result.rows_clean:
         SCHEMAS["interactions"].validate(result.clean)
+
+
+def test_the_synthetic_world_passes_every_default_rule():
+    synth = pytest.importorskip("retail_workbench.synth")
+    world = synth.make_world(n_users=100, n_items=40, n_days=30, seed=3)
+    reference = {}
+    for table in ("catalog", "customers", "interactions", "search_impressions", "sales"):
+        result = verify(world.tables[table], table, reference=reference)
+        if table == "catalog":
+            reference["catalog"] = result.clean
+        assert result.rows_quarantined == 0, (table, result.summary()["rules"])
+        SCHEMAS[table].validate(world.tables[table])
