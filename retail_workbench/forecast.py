@@ -5,7 +5,7 @@ __all__ = ['FORECAST_COL', 'LOWER_COL', 'UPPER_COL', 'MODEL_COL', 'EVENT_NAME_CO
            'complete_series', 'sales_from_lines', 'fourier_terms', 'design_matrix', 'SeasonalNaive', 'MovingAverage',
            'DemandForecaster', 'aggregate_forecasts']
 
-# %% ../nbs/20_forecast.ipynb #afc3cefe
+# %% ../nbs/20_forecast.ipynb #02c45ab9
 import time
 import warnings
 
@@ -18,7 +18,7 @@ from .core import (CATEGORY_COL, DATE_COL, HOLIDAY_COL, ITEM_COL, PRICE_COL,
                                    DataError, NotFittedError, SchemaError, get_logger,
                                    get_settings, progress)
 
-# %% ../nbs/20_forecast.ipynb #f4fc0f48
+# %% ../nbs/20_forecast.ipynb #eb3f871c
 FORECAST_COL = "forecast"  # point forecast (units)
 LOWER_COL = "lower"        # lower end of the prediction interval
 UPPER_COL = "upper"        # upper end of the prediction interval
@@ -26,7 +26,7 @@ MODEL_COL = "model"        # which model produced the row (e.g. 'arima', 'season
 EVENT_NAME_COL = "event"   # calendar column with the event name ('' on ordinary days)
 SERIES_KEYS = (STORE_COL, ITEM_COL)  # one series per store and item
 
-# %% ../nbs/20_forecast.ipynb #479ba3cd
+# %% ../nbs/20_forecast.ipynb #f89e8d04
 def check_sales(
     sales: pd.DataFrame,  # canonical sales table
     keys=SERIES_KEYS,     # columns that identify a series
@@ -50,16 +50,18 @@ def check_sales(
         raise DataError("column 'price' has values <= 0.", hint="Drop or fix those rows first.")
     return out
 
-# %% ../nbs/20_forecast.ipynb #a0e526dc
+# %% ../nbs/20_forecast.ipynb #f2395377
 def complete_series(
     sales: pd.DataFrame,  # canonical sales table
     keys=SERIES_KEYS,     # columns that identify a series
-    end=None,             # last date of every series (default: last date in `sales`)
+    end=None,             # last date of every series (default: last date in `sales`; 'own':
+                          # each series' own last row, e.g. an item taken out of the range)
 ) -> pd.DataFrame:
     "Daily panel with a row per series and day from its first sale to `end`; gaps are zero sales."
     sales = check_sales(sales, keys)
     keys = list(keys)
-    end = pd.Timestamp(end) if end is not None else sales[DATE_COL].max()
+    own_end = isinstance(end, str) and end == "own"
+    end = sales[DATE_COL].max() if end is None or own_end else pd.Timestamp(end)
     agg = {UNITS_COL: "sum"}
     if PRICE_COL in sales.columns:
         agg[PRICE_COL] = "mean"
@@ -68,7 +70,8 @@ def complete_series(
     daily = sales.groupby(keys + [DATE_COL], sort=True).agg(agg).reset_index()
     frames = []
     for key, frame in daily.groupby(keys, sort=True):
-        dates = pd.date_range(frame[DATE_COL].min(), end, freq="D", name=DATE_COL)
+        last = frame[DATE_COL].max() if own_end else end
+        dates = pd.date_range(frame[DATE_COL].min(), last, freq="D", name=DATE_COL)
         full = frame.set_index(DATE_COL).reindex(dates)
         full[UNITS_COL] = full[UNITS_COL].fillna(0.0)
         if PRICE_COL in full.columns:
@@ -81,7 +84,7 @@ def complete_series(
     panel = pd.concat(frames, ignore_index=True)
     return panel[[DATE_COL, *keys, *[c for c in (UNITS_COL, PRICE_COL, PROMO_COL) if c in panel]]]
 
-# %% ../nbs/20_forecast.ipynb #4958ec05
+# %% ../nbs/20_forecast.ipynb #3df94bdf
 def sales_from_lines(
     lines: pd.DataFrame,     # one row per transaction line
     date: str,               # column with the timestamp or date of the line
@@ -108,7 +111,7 @@ def sales_from_lines(
     daily[PROMO_COL] = daily[PROMO_COL] >= 0.5
     return daily.reset_index()[[DATE_COL, STORE_COL, ITEM_COL, UNITS_COL, PRICE_COL, PROMO_COL]]
 
-# %% ../nbs/20_forecast.ipynb #2d77aa6f
+# %% ../nbs/20_forecast.ipynb #7e6e7e88
 _ORIGIN = pd.Timestamp("2000-01-01")
 
 def fourier_terms(
@@ -125,7 +128,7 @@ def fourier_terms(
         cols[f"{prefix}_cos{k}"] = np.cos(2 * np.pi * k * t / period)
     return pd.DataFrame(cols, index=pd.DatetimeIndex(dates))
 
-# %% ../nbs/20_forecast.ipynb #7847e276
+# %% ../nbs/20_forecast.ipynb #2cc7b1ec
 def design_matrix(
     frame: pd.DataFrame,        # one series: date (+ price, promo) rows
     calendar: pd.DataFrame | None = None,  # date, holiday (bool), event (str)
@@ -157,7 +160,7 @@ def design_matrix(
                 X[f"event_{name}"] = (names == name).astype(float)
     return X
 
-# %% ../nbs/20_forecast.ipynb #c03d55f3
+# %% ../nbs/20_forecast.ipynb #4355d992
 def _future_frame(state: dict, future: pd.DataFrame | None, horizon: int | None) -> pd.DataFrame:
     "Future rows of one series: the given ones, or `horizon` days at the last price, no promotion."
     if future is not None and len(future):
@@ -183,7 +186,7 @@ def _steps(state: dict, future: pd.DataFrame) -> np.ndarray:
     "Days ahead (1 = the day after training) of each future row."
     return np.asarray((future[DATE_COL] - state["end"]).dt.days, dtype=int)
 
-# %% ../nbs/20_forecast.ipynb #8f923f40
+# %% ../nbs/20_forecast.ipynb #f9f30e67
 class _PanelForecaster(BaseEstimator):
     "Fit and forecast one model per series of a sales table."
 
@@ -211,11 +214,11 @@ class _PanelForecaster(BaseEstimator):
         results = self._fit_all([frame.reset_index(drop=True) for _, frame in groups], calendar)
         self.series_ = {}
         rows = []
-        for (key, frame), (state, seconds) in zip(groups, results):
+        for (key, frame), (state, seconds, cpu_seconds) in zip(groups, results):
             self.series_[key] = state
             rows.append({**dict(zip(keys, key)), MODEL_COL: state["model"],
-                         "order": state.get("order"), "n_obs": len(frame),
-                         "seconds": seconds, "reason": state.get("reason", "")})
+                         "order": state.get("order"), "n_obs": len(frame), "seconds": seconds,
+                         "cpu_seconds": cpu_seconds, "reason": state.get("reason", "")})
         self.fit_report_ = pd.DataFrame(rows)
         self.calendar_ = calendar
         self.end_ = panel[DATE_COL].max()
@@ -258,11 +261,11 @@ class _PanelForecaster(BaseEstimator):
 
 
 def _timed_fit(model, frame, calendar):
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     state = model._fit_series(frame, calendar)
-    return state, time.perf_counter() - started
+    return state, time.perf_counter() - started, time.process_time() - cpu_started
 
-# %% ../nbs/20_forecast.ipynb #abf7f31f
+# %% ../nbs/20_forecast.ipynb #385eff07
 def _base_state(frame: pd.DataFrame) -> dict:
     state = {"end": frame[DATE_COL].max(), "last_price": None}
     if PRICE_COL in frame.columns:
@@ -299,7 +302,7 @@ class SeasonalNaive(_PanelForecaster):
                                               self.alpha)
         return pd.DataFrame({FORECAST_COL: point, LOWER_COL: lower, UPPER_COL: upper})
 
-# %% ../nbs/20_forecast.ipynb #74ef05c9
+# %% ../nbs/20_forecast.ipynb #5a368d11
 class MovingAverage(_PanelForecaster):
     "Forecast the mean of the last `window` days for every future day."
     name = "moving_average"
@@ -324,7 +327,7 @@ class MovingAverage(_PanelForecaster):
         return pd.DataFrame({FORECAST_COL: point, LOWER_COL: point + state["lo"],
                              UPPER_COL: point + state["hi"]})
 
-# %% ../nbs/20_forecast.ipynb #ab79c082
+# %% ../nbs/20_forecast.ipynb #3b4c21c8
 def _limit_threads():
     "One BLAS/OpenMP thread per worker: parallel series, not parallel algebra."
     try:
@@ -338,7 +341,7 @@ def _limit_threads():
 def _fit_arima_series(params: dict, frame: pd.DataFrame, calendar) -> tuple:
     "Fit the regression-with-ARIMA-errors model of one series (in a worker process)."
     from pmdarima import auto_arima
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     state = _base_state(frame)
     y = frame[UNITS_COL].to_numpy(dtype=float)
     try:
@@ -376,13 +379,13 @@ def _fit_arima_series(params: dict, frame: pd.DataFrame, calendar) -> tuple:
     except Exception as err:  # one bad series never stops the batch
         reason = str(err) if isinstance(err, _Fallback) else f"{type(err).__name__}: {err}"
         state.update(model="seasonal_naive", reason=reason[:200], y=y)
-    return state, time.perf_counter() - started
+    return state, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 class _Fallback(Exception):
     "A series is not fitted with ARIMA, on purpose."
 
-# %% ../nbs/20_forecast.ipynb #50b16906
+# %% ../nbs/20_forecast.ipynb #c17d01e8
 class DemandForecaster(_PanelForecaster):
     "Regression on price, promotion, calendar and Fourier terms with ARIMA errors, per series."
     name = "arima"
@@ -437,7 +440,7 @@ class DemandForecaster(_PanelForecaster):
                              LOWER_COL: np.expm1(regression + interval[:, 0]),
                              UPPER_COL: np.expm1(regression + interval[:, 1])})
 
-# %% ../nbs/20_forecast.ipynb #c751e37f
+# %% ../nbs/20_forecast.ipynb #82295af9
 def aggregate_forecasts(
     forecasts: pd.DataFrame,        # output of `predict`
     level: str = "total",           # 'store', 'category', 'item' or 'total'
