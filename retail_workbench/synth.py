@@ -7,7 +7,7 @@ __all__ = ['CATEGORY_NOUNS', 'SYNONYMS', 'ADJECTIVES', 'CATEGORY_PRICE', 'REGION
            'AFFINITY_CENTER', 'POSITION_BIAS_POWER', 'ATTRACTIVENESS', 'CART_GIVEN_CLICK', 'WEEKLY_PROFILE',
            'DRIFT_KINDS', 'EVENT_ORDER_RANK', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'make_world']
 
-# %% ../nbs/04_synth.ipynb #249b4071
+# %% ../nbs/04_synth.ipynb #27c805ed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,14 +20,14 @@ from retail_workbench.core import (
     STORE_COL, TITLE_COL, TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, ConfigError,
 )
 
-# %% ../nbs/04_synth.ipynb #300c92e5
+# %% ../nbs/04_synth.ipynb #49816ced
 def _str_array(vocabulary, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     "Pandas `str` array of `vocabulary[codes]`, built in Arrow (fast for millions of rows)."
     import pyarrow as pa
     taken = pa.array(list(vocabulary), type=pa.string()).take(pa.array(np.asarray(codes)))
     return pd.array(taken, dtype="str")
 
-# %% ../nbs/04_synth.ipynb #20b61dcd
+# %% ../nbs/04_synth.ipynb #2dad5f57
 CATEGORY_NOUNS = {
     "beverages": ("coffee", "tea", "juice", "soda"),
     "snacks": ("crisps", "cookies", "chocolate", "nuts"),
@@ -56,7 +56,7 @@ REGIONS = ("north", "south", "east", "west", "central")
 _SYLLABLES = ("nor", "va", "li", "ko", "ta", "mi", "ze", "ra", "lu", "po", "den", "sa", "bel",
               "quin", "fa", "to", "gri", "mo")
 
-# %% ../nbs/04_synth.ipynb #1aebb53c
+# %% ../nbs/04_synth.ipynb #522e7938
 SEGMENTS = pd.DataFrame(
     [
         # name, share, sessions/yr, views/session, click, cart, order, qty, price pref, active
@@ -71,7 +71,7 @@ SEGMENTS = pd.DataFrame(
 ).set_index("segment")
 SEGMENTS
 
-# %% ../nbs/04_synth.ipynb #45be3f58
+# %% ../nbs/04_synth.ipynb #1b60fd14
 @dataclass
 class Truth:
     "The parameters a synthetic world was drawn from (what models should recover)."
@@ -96,7 +96,7 @@ class Truth:
     queries: pd.DataFrame | None = None        # query table: query, category, noun, qualifier
     segment_params: pd.DataFrame | None = None # behaviour parameters per segment
 
-# %% ../nbs/04_synth.ipynb #94a7785e
+# %% ../nbs/04_synth.ipynb #666415b6
 @dataclass
 class World:
     "A synthetic retailer: the canonical tables, its calendar and the truth behind them."
@@ -120,7 +120,7 @@ class World:
         sizes = ", ".join(f"{name}={len(df):,}" for name, df in self.tables.items())
         return f"World({sizes}; drift={self.truth.drift})"
 
-# %% ../nbs/04_synth.ipynb #701e5f06
+# %% ../nbs/04_synth.ipynb #5062bab7
 def _easter(year: int) -> pd.Timestamp:
     "Easter Sunday of `year` (anonymous Gregorian algorithm)."
     a, b, c = year % 19, year // 100, year % 100
@@ -162,7 +162,7 @@ def make_calendar(
                              "event": event.to_numpy()})
     return calendar
 
-# %% ../nbs/04_synth.ipynb #fbdceb59
+# %% ../nbs/04_synth.ipynb #3c066056
 def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     "`n` distinct made-up brand names."
     pairs = [a + b for a in _SYLLABLES for b in _SYLLABLES if a != b]
@@ -171,7 +171,7 @@ def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     chosen = rng.choice(len(pairs), size=n, replace=False)
     return [pairs[i].capitalize() for i in chosen]
 
-# %% ../nbs/04_synth.ipynb #ba5e2bd9
+# %% ../nbs/04_synth.ipynb #9f8a1f2e
 def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: int) -> dict:
     "Static item attributes, latent factors, lifetimes and popularity."
     n_categories = int(np.clip(n_items // 12, 2, len(CATEGORY_NOUNS)))
@@ -219,7 +219,7 @@ def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: 
                 base_price=base_price, item_factors=item_factors, centroid=centroid,
                 quality=quality, popularity=popularity, launch_day=launch_day, end_day=end_day)
 
-# %% ../nbs/04_synth.ipynb #00cbd6c8
+# %% ../nbs/04_synth.ipynb #a5d4f4a4
 def _titles(items: dict) -> np.ndarray:
     "Item titles: brand, adjective and the product noun (or its synonym)."
     nouns = np.array(items["nouns"], dtype=object)[items["noun"]]
@@ -231,15 +231,15 @@ def _titles(items: dict) -> np.ndarray:
     size = sizes[np.arange(len(nouns)) % len(sizes)]
     return brands + " " + adjectives + " " + words + size
 
-# %% ../nbs/04_synth.ipynb #54780fc6
+# %% ../nbs/04_synth.ipynb #08c03863
 def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: int | None,
                  price_jump: float) -> tuple[np.ndarray, pd.DataFrame]:
     "Daily list price (n_items, n_days) and the price-change events (item, day, price)."
     n_items = len(items["base_price"])
-    n_changes = rng.poisson(n_days / 120, n_items)
+    n_changes = rng.poisson(n_days / 90, n_items)
     change_item = np.repeat(np.arange(n_items), n_changes)
     change_day = rng.integers(1, n_days, len(change_item))
-    log_step = rng.normal(0.0, 0.12, len(change_item))
+    log_step = rng.normal(0.0, 0.15, len(change_item))
     log_delta = np.zeros((n_items, n_days))
     np.add.at(log_delta, (change_item, change_day), log_step)
     if drift_day is not None and price_jump != 1.0:
@@ -252,7 +252,7 @@ def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: 
     changes["price"] = prices[changes["item"].to_numpy(), changes["day"].to_numpy()]
     return prices, changes
 
-# %% ../nbs/04_synth.ipynb #e2a8f6f3
+# %% ../nbs/04_synth.ipynb #e946d914
 def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: pd.DataFrame,
                   start: pd.Timestamp) -> pd.DataFrame:
     "Versioned catalogue: a row at launch, one per price change, one (inactive) at removal."
@@ -285,7 +285,7 @@ def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: 
     })
     return catalog
 
-# %% ../nbs/04_synth.ipynb #1db129f3
+# %% ../nbs/04_synth.ipynb #3747c43e
 def catalog_as_of(
     catalog: pd.DataFrame,     # versioned catalogue (several rows per item)
     when: str | pd.Timestamp,  # point in time
@@ -299,7 +299,7 @@ def catalog_as_of(
         current = current[current["active"]]
     return current.reset_index(drop=True)
 
-# %% ../nbs/04_synth.ipynb #1bd44e05
+# %% ../nbs/04_synth.ipynb #16384f9b
 def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: int,
                 n_categories: int, segments: pd.DataFrame) -> dict:
     "Segments, regions, latent factors and active windows of the customers."
@@ -323,7 +323,7 @@ def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: 
     return dict(segment=segment, region=region, user_factors=user_factors, first_day=first_day,
                 last_day=last_day, signup_age=signup_age)
 
-# %% ../nbs/04_synth.ipynb #85db9ee3
+# %% ../nbs/04_synth.ipynb #36589e19
 def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
     "Relative session intensity per day: weekly pattern, yearly cycle and holiday spikes."
     weekly = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.15, 1.2])[dates.day_of_week]
@@ -332,7 +332,7 @@ def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
                                    "boxing_day": 1.5}).fillna(1.0).to_numpy()
     return weekly * yearly * boost
 
-# %% ../nbs/04_synth.ipynb #da09c0db
+# %% ../nbs/04_synth.ipynb #6a7a5628
 def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarray,
                      segments: pd.DataFrame, activity: float) -> dict:
     "Session user, day and second of day for every session."
@@ -352,7 +352,7 @@ def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarra
     order = np.lexsort((second, day))
     return dict(user=user[order], day=day[order].astype(np.int64), second=second[order])
 
-# %% ../nbs/04_synth.ipynb #18e53079
+# %% ../nbs/04_synth.ipynb #cd1d621c
 def _make_queries(items: dict) -> pd.DataFrame:
     "All queries: noun alone, adjective + noun, brand + noun."
     rows = []
@@ -368,7 +368,7 @@ def _make_queries(items: dict) -> pd.DataFrame:
                          "brand"))
     return pd.DataFrame(rows, columns=["query", "category", "noun", "adjective", "brand", "kind"])
 
-# %% ../nbs/04_synth.ipynb #8ea1ef1b
+# %% ../nbs/04_synth.ipynb #b5697c29
 def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                item_index: np.ndarray) -> np.ndarray:
     "True relevance (0..3) of items to queries, elementwise over the two index arrays."
@@ -385,7 +385,7 @@ def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     low_quality = items["quality"][item_index] < -1.0
     return np.maximum(relevance - low_quality, 0).astype(np.int8)
 
-# %% ../nbs/04_synth.ipynb #d9db7b7e
+# %% ../nbs/04_synth.ipynb #5c3fc8b6
 def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                 item_index: np.ndarray) -> np.ndarray:
     "Words of the query found in the title (what a text-only ranker can see)."
@@ -397,7 +397,7 @@ def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     brand_hit = (q_brand >= 0) & (items["brand"][item_index] == q_brand)
     return literal_noun * 2.0 + adjective_hit + brand_hit
 
-# %% ../nbs/04_synth.ipynb #1b110248
+# %% ../nbs/04_synth.ipynb #f44abd81
 def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
                  pool_size: int = 40, n_outside: int = 6) -> np.ndarray:
     "Candidate items per query (padded with -1): items of its category plus a few from others."
@@ -417,7 +417,7 @@ def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
         pools[q, :len(pool)] = pool
     return pools
 
-# %% ../nbs/04_synth.ipynb #a51e1be9
+# %% ../nbs/04_synth.ipynb #3f1d5a1b
 def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     "Index of the Gumbel-max sample per row (softmax choice); rows of -inf give -1."
     uniform = rng.random(scores.shape, dtype=np.float32)
@@ -426,7 +426,7 @@ def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     valid = np.isfinite(noisy[np.arange(len(noisy)), choice])
     return np.where(valid, choice, -1)
 
-# %% ../nbs/04_synth.ipynb #5922263c
+# %% ../nbs/04_synth.ipynb #190fcda0
 def _alias_tables(weights: np.ndarray, groups: np.ndarray) -> tuple:
     "Walker alias tables of `weights` within each group (items sorted by group)."
     order = np.argsort(groups, kind="stable")
@@ -460,7 +460,7 @@ def _alias_draw(rng: np.random.Generator, tables: tuple, group: np.ndarray, k: i
     slot = np.where(fraction < accept[slot], slot, alias[slot])
     return order[slot]
 
-# %% ../nbs/04_synth.ipynb #9ff08016
+# %% ../nbs/04_synth.ipynb #cb9670b8
 def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                    user_factors_after: np.ndarray | None, drift_day: int | None,
                    segments: pd.DataFrame, n_candidates: int = 10,
@@ -496,7 +496,7 @@ def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items:
         affinity[begin:begin + chunk] = np.where(pick >= 0, scores[rows, pick], 0.0)
     return dict(session=session_of_view, item=chosen, affinity=affinity)
 
-# %% ../nbs/04_synth.ipynb #ae548714
+# %% ../nbs/04_synth.ipynb #79903c18
 def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                         user_factors_after: np.ndarray | None, drift_day: int | None,
                         ) -> np.ndarray:
@@ -512,7 +512,7 @@ def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, i
     logits = taste @ centroid.T + log_share
     return _gumbel_choice(rng, logits)
 
-# %% ../nbs/04_synth.ipynb #5169a984
+# %% ../nbs/04_synth.ipynb #4c3ec796
 AFFINITY_CENTER = 2.0   # typical affinity of a viewed item: the funnel's reference point
 
 def _sigmoid(x):
@@ -531,7 +531,7 @@ def _funnel(rng: np.random.Generator, views: dict, sessions: dict, users: dict,
     quantity = 1 + rng.poisson(segments["extra_quantity"].to_numpy()[seg])
     return dict(clicked=clicked, carted=carted, ordered=ordered, quantity=quantity)
 
-# %% ../nbs/04_synth.ipynb #2a237e82
+# %% ../nbs/04_synth.ipynb #5ba61bde
 POSITION_BIAS_POWER = 0.9                                  # examination = 1 / position ** power
 ATTRACTIVENESS = np.array([0.04, 0.15, 0.45, 0.85])        # click prob. by relevance if examined
 CART_GIVEN_CLICK = np.array([0.03, 0.12, 0.3, 0.5])        # add-to-cart prob. by relevance
@@ -614,7 +614,7 @@ def _search(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
     result["position_bias"] = position_bias
     return result
 
-# %% ../nbs/04_synth.ipynb #d7442179
+# %% ../nbs/04_synth.ipynb #9336bfa3
 WEEKLY_PROFILE = np.array([-0.45, -0.4, -0.3, -0.1, 0.3, 1.0, 0.45])   # Monday first
 
 def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calendar: pd.DataFrame,
@@ -633,7 +633,7 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     peak_day = (rng.uniform(0, 365, n_categories)[category] + rng.normal(0, 15, n_items)) % 365
     pop_z = np.log(items["popularity"])
     pop_z = (pop_z - pop_z.mean()) / (pop_z.std() + 1e-9)
-    base_demand = np.exp(np.log(12.0) + 0.5 * pop_z + rng.normal(0, 0.3, n_items))
+    base_demand = np.exp(np.log(20.0) + 0.4 * pop_z + rng.normal(0, 0.3, n_items))
     store_effect = np.exp(rng.normal(0.0, 0.3, n_stores))
     store_price = 1.0 + rng.uniform(-0.04, 0.04, n_stores)
     holiday = calendar["event"].map(HOLIDAY_EFFECT).fillna(1.0).to_numpy()
@@ -648,7 +648,11 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
                             size=(week[-1] + 1, n_stores, n_sold))
     promo = promo_week[week]
     depth = np.where(promo, depth_week[week], 0.0)
-    price = np.round(prices[ix].T[:, None, :] * store_price[None, :, None] * (1.0 - depth), 2)
+    # stores adjust prices locally every two weeks (several per cent either way)
+    block = np.arange(n_days) // 14
+    local = np.exp(rng.normal(0.0, 0.08, (block[-1] + 1, n_stores, n_sold)))[block]
+    price = np.round(prices[ix].T[:, None, :] * store_price[None, :, None] * local
+                     * (1.0 - depth), 2)
     day_of_year = dates.day_of_year.to_numpy()[:, None]
     seasonal = (weekly_amplitude[ix][None, :] * WEEKLY_PROFILE[dates.day_of_week][:, None]
                 + yearly_amplitude[ix][None, :] * np.cos(
@@ -676,7 +680,7 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     sales[STORE_COL] = sales[STORE_COL].astype(np.int64)
     return sales, truth
 
-# %% ../nbs/04_synth.ipynb #abf8e42a
+# %% ../nbs/04_synth.ipynb #b803f3e9
 DRIFT_KINDS = {"preference": 1.0, "price": 1.25, "demand": 0.6}   # kind -> default strength
 EVENT_ORDER_RANK = {EVENT_VIEW: 0, EVENT_CLICK: 1, EVENT_ADD_TO_CART: 2, EVENT_ORDER: 3}
 
@@ -700,7 +704,7 @@ def _check_drift(drift: dict | None, start: pd.Timestamp, n_days: int) -> dict |
     strength = float(drift.get("strength", DRIFT_KINDS[kind]))
     return dict(date=date, kind=kind, strength=strength, day=day)
 
-# %% ../nbs/04_synth.ipynb #a43b1876
+# %% ../nbs/04_synth.ipynb #9d2fca41
 def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel: dict,
                   search: dict, start: pd.Timestamp) -> pd.DataFrame:
     "Assemble the interactions table (views, clicks, carts, orders) in time order."
@@ -753,7 +757,7 @@ def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel:
         VALUE_COL: value[order],
     })
 
-# %% ../nbs/04_synth.ipynb #6d263a0b
+# %% ../nbs/04_synth.ipynb #47b56a86
 def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
     "True relevance of every item of a query's category (other pairs have relevance 0)."
     category = items["category"]
@@ -771,7 +775,7 @@ def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
         "relevance": relevance.astype(np.int64),
     })
 
-# %% ../nbs/04_synth.ipynb #d4c44b5d
+# %% ../nbs/04_synth.ipynb #854631a0
 def make_world(
     n_users: int = 2000,               # customers
     n_items: int = 300,                # products over the whole period (some launch later)

@@ -1,0 +1,177 @@
+"The synthetic world: deterministic, in the canonical schema, and its ground truth is recoverable."
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+
+from retail_workbench.core import CANONICAL_TABLES, ConfigError
+from retail_workbench.synth import ATTRACTIVENESS, catalog_as_of, make_world
+
+SMALL = dict(n_users=600, n_items=80, n_days=240, n_stores=2)
+DRIFT_DATE = pd.Timestamp("2023-06-01")
+TIME_COLUMN = {"interactions": "ts", "search_impressions": "ts", "sales": "date",
+               "catalog": "valid_from"}
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(**SMALL, seed=11)
+
+
+def test_same_seed_same_world_other_seed_other_world(world):
+    again = make_world(**SMALL, seed=11)
+    for name, table in world.tables.items():
+        pd.testing.assert_frame_equal(table, again.tables[name])
+    np.testing.assert_array_equal(world.truth.user_factors, again.truth.user_factors)
+    other = make_world(**SMALL, seed=12)
+    assert not other.interactions.equals(world.interactions)
+    assert not other.sales.equals(world.sales)
+
+
+def test_tables_follow_the_data_contract(world):
+    from retail_workbench.schema import SCHEMAS
+    from retail_workbench.verify import verify
+    for name, columns in CANONICAL_TABLES.items():
+        table = world.tables[name]
+        assert list(table.columns[:len(columns)]) == list(columns) or set(columns) <= set(table)
+        SCHEMAS[name].validate(table, lazy=True)
+        result = verify(table, name, reference={"catalog": world.catalog})
+        assert len(result.quarantine) == 0, (name, result.report.query("count > 0"))
+    inter = world.interactions
+    assert inter["ts"].dtype == "datetime64[ns]" and inter["ts"].is_monotonic_increasing
+    assert inter["user_id"].dtype == np.int64 and inter["item_id"].dtype == np.int64
+    assert set(inter["event"].unique()) == {"view", "click", "add_to_cart", "order"}
+    assert (world.sales["date"] == world.sales["date"].dt.normalize()).all()
+    assert world.calendar["holiday"].dtype == bool
+    assert "image_url" in world.catalog
+
+
+def test_truth_is_aligned_with_ids(world):
+    truth = world.truth
+    assert truth.user_factors.shape[0] == SMALL["n_users"]
+    assert truth.item_factors.shape[0] == SMALL["n_items"]
+    assert list(truth.segments.index) == list(range(SMALL["n_users"]))
+    assert truth.segments.nunique() == 5
+    assert (truth.elasticity < 0).all() and (truth.promo_lift > 1).mean() > 0.9
+    assert set(truth.relevance["relevance"].unique()) <= {0, 1, 2, 3}
+    assert np.all(np.diff(truth.position_bias) < 0) and truth.position_bias[0] == 1.0
+    assert truth.drift is None
+
+
+def test_position_bias_visible_in_clicks(world):
+    shown = world.search_impressions.merge(world.truth.relevance, on=["query", "item_id"],
+                                           how="left")
+    shown["relevance"] = shown["relevance"].fillna(0).astype(int)
+    ctr = shown.groupby("position")["clicked"].mean()
+    assert ctr.loc[1] > 3 * ctr.loc[10]
+    expected = ATTRACTIVENESS[shown["relevance"]]
+    examination = (shown.groupby("position")["clicked"].sum()
+                   / pd.Series(expected).groupby(shown["position"]).sum())
+    np.testing.assert_allclose(examination.to_numpy(), world.truth.position_bias, atol=0.12)
+    by_relevance = shown.groupby("relevance")["clicked"].mean()
+    assert by_relevance.is_monotonic_increasing
+
+
+def test_elasticity_recoverable_by_log_log_regression(world):
+    sold = world.sales[world.sales["units"] > 0].sort_values(["item_id", "date"])
+    day = sold["date"].dt.day_of_year.to_numpy()
+    design = np.column_stack([
+        np.ones(len(sold)), np.log(sold["price"]), sold["promo"].astype(float),
+        np.cos(2 * np.pi * day / 365.25), np.sin(2 * np.pi * day / 365.25),
+        sold["date"].isin(world.calendar.loc[world.calendar["holiday"], "date"]),
+        *(sold["date"].dt.day_of_week.to_numpy() == d for d in range(1, 7)),
+        sold["store_id"].to_numpy() == 1]).astype(float)
+    target = np.log(sold["units"].to_numpy())
+    errors = []
+    for item, rows in sold.groupby("item_id").indices.items():
+        beta = np.linalg.lstsq(design[rows], target[rows], rcond=None)[0]
+        errors.append(beta[1] - world.truth.elasticity[item])
+    errors = np.array(errors)
+    assert abs(np.median(errors)) < 0.1
+    assert np.median(np.abs(errors)) < 0.25
+
+
+def test_segments_differ_and_are_separable(world):
+    inter = world.interactions
+    orders = inter[inter["event"] == "order"]
+    price = world.catalog.groupby("item_id")["price"].first()
+    amount = orders["value"] * price.reindex(orders["item_id"]).to_numpy()
+    rfm = pd.DataFrame(index=world.customers["user_id"])
+    rfm["recency"] = (inter["ts"].max() - inter.groupby("user_id")["ts"].max()).dt.days
+    rfm["frequency"] = orders.groupby("user_id")["session_id"].nunique()
+    rfm["monetary"] = amount.groupby(orders["user_id"]).sum()
+    rfm["views"] = (inter["event"] == "view").groupby(inter["user_id"]).sum()
+    rfm = rfm.fillna(0)
+    segments = world.truth.segments.reindex(rfm.index)
+    medians = rfm.groupby(segments).median()
+    assert medians["monetary"].idxmax() == "loyal high spenders"
+    assert medians["recency"].idxmax() == "lapsed"
+    assert medians["frequency"].idxmax() == "loyal high spenders"
+    labels = KMeans(5, n_init=5, random_state=0).fit_predict(
+        StandardScaler().fit_transform(np.log1p(rfm)))
+    assert adjusted_rand_score(segments, labels) > 0.3
+
+
+def test_catalogue_changes_over_time(world):
+    first = catalog_as_of(world.catalog, "2023-01-01")
+    last = catalog_as_of(world.catalog, world.calendar["date"].max())
+    assert first["item_id"].is_unique and last["item_id"].is_unique
+    assert set(last["item_id"]) - set(first["item_id"])      # launched during the period
+    assert set(first["item_id"]) - set(last["item_id"])      # discontinued
+    assert world.catalog.groupby("item_id").size().max() > 1  # price versions
+    launched = set(last["item_id"]) - set(first["item_id"])
+    early = world.interactions[world.interactions["ts"] < "2023-01-02"]
+    assert not set(early["item_id"]) & launched
+
+
+@pytest.mark.parametrize("kind", ["preference", "price", "demand"])
+def test_drift_changes_only_what_follows_its_date(world, kind):
+    shifted = make_world(**SMALL, seed=11, drift=dict(date=DRIFT_DATE, kind=kind))
+    assert shifted.truth.drift["kind"] == kind
+    assert shifted.truth.drift["date"] == DRIFT_DATE
+    changed = {}
+    for name, column in TIME_COLUMN.items():
+        base, other = world.tables[name], shifted.tables[name]
+        pd.testing.assert_frame_equal(base[base[column] < DRIFT_DATE].reset_index(drop=True),
+                                      other[other[column] < DRIFT_DATE].reset_index(drop=True))
+        changed[name] = not base[base[column] >= DRIFT_DATE].reset_index(drop=True).equals(
+            other[other[column] >= DRIFT_DATE].reset_index(drop=True))
+    after = world.sales["date"] >= DRIFT_DATE
+    if kind == "preference":
+        assert changed["interactions"] and not changed["sales"]
+        category = world.catalog.groupby("item_id")["category"].first()
+        trend = shifted.truth.drift["trend_category"]
+        views = shifted.interactions[shifted.interactions["event"] == "view"]
+        in_trend = category.reindex(views["item_id"]).to_numpy() == trend
+        late = (views["ts"] >= DRIFT_DATE).to_numpy()
+        assert in_trend[late].mean() > 1.5 * in_trend[~late].mean()
+    elif kind == "price":
+        ratio = shifted.sales["price"] / world.sales["price"]
+        assert ratio[after].mean() == pytest.approx(1.25, abs=0.02)
+        assert shifted.sales.loc[after, "units"].sum() < world.sales.loc[after, "units"].sum()
+        assert not changed["interactions"]
+    else:
+        ratio = shifted.sales.loc[after, "units"].sum() / world.sales.loc[after, "units"].sum()
+        assert ratio == pytest.approx(0.6, abs=0.05)
+        assert not changed["interactions"] and not changed["catalog"]
+
+
+def test_bad_parameters_give_clear_errors():
+    with pytest.raises(ConfigError, match="n_items >= 24"):
+        make_world(n_items=3)
+    with pytest.raises(ConfigError, match="outside"):
+        make_world(n_days=30, drift=dict(date="2024-01-01", kind="price"))
+    with pytest.raises(ConfigError, match="not known"):
+        make_world(drift=dict(date="2023-03-01", kind="weather"))
+    with pytest.raises(ConfigError, match="'date' and 'kind'"):
+        make_world(drift={"kind": "price"})
+
+
+def test_activity_scales_interactions_and_sales_panel_can_be_limited():
+    quiet = make_world(n_users=300, n_items=40, n_days=60, seed=1, activity=0.5)
+    busy = make_world(n_users=300, n_items=40, n_days=60, seed=1, activity=2.0,
+                      n_sales_items=10)
+    assert 3 < len(busy.interactions) / len(quiet.interactions) < 5
+    assert busy.sales["item_id"].nunique() == 10
