@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_EVENT_WEIGHTS', 'LOSSES', 'PopularityRecommender', 'ItemKNNRecommender', 'RandomRecommender',
-           'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models', 'metrics_by_k']
+           'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models', 'metrics_by_k',
+           'evaluate_cold_start', 'with_titles']
 
-# %% ../nbs/10_recommend.ipynb #5a4647af
+# %% ../nbs/10_recommend.ipynb #95af61bf
 import re
 
 import numpy as np
@@ -21,7 +22,7 @@ from .core import (BRAND_COL, CATEGORY_COL, ConfigError, DataError, EVENT_ADD_TO
                                    UnknownIdError, USER_COL, VALID_FROM_COL, get_logger,
                                    get_settings)
 
-# %% ../nbs/10_recommend.ipynb #a5954861
+# %% ../nbs/10_recommend.ipynb #cff101a5
 DEFAULT_EVENT_WEIGHTS = {EVENT_VIEW: 0.25, EVENT_CLICK: 0.5, EVENT_ADD_TO_CART: 0.75,
                          EVENT_ORDER: 1.0, EVENT_RATING: 1.0}
 
@@ -55,7 +56,7 @@ def _codes(index: pd.Index, ids) -> np.ndarray:
     "Integer codes of `ids` in `index` (-1 where unknown)."
     return index.get_indexer(pd.Index(ids))
 
-# %% ../nbs/10_recommend.ipynb #0cbf2185
+# %% ../nbs/10_recommend.ipynb #755eb82a
 def _top_k(
     scores: np.ndarray,  # (n_users, n_items) scores, -inf where an item is excluded
     k: int,              # list length
@@ -72,7 +73,7 @@ def _top_k(
     return (np.take_along_axis(candidates, order, axis=1),
             np.take_along_axis(values, order, axis=1))
 
-# %% ../nbs/10_recommend.ipynb #a98447a7
+# %% ../nbs/10_recommend.ipynb #219d2694
 def _as_id_index(ids) -> pd.Index:
     "Distinct ids in their given order (a single id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -202,7 +203,7 @@ class _Recommender(BaseEstimator):
         result = pd.concat(frames, ignore_index=True)
         return result.astype({RANK_COL: "int64"})
 
-# %% ../nbs/10_recommend.ipynb #c96c5cc9
+# %% ../nbs/10_recommend.ipynb #8c0df676
 class PopularityRecommender(_Recommender):
     "Most popular items, by distinct users (optionally within a recent window)."
     _serves_unknown_users = True
@@ -231,7 +232,7 @@ class PopularityRecommender(_Recommender):
     def _score(self, codes, history, features):
         return np.broadcast_to(self.popularity_, (len(codes), len(self.popularity_))).copy()
 
-# %% ../nbs/10_recommend.ipynb #0f0861ba
+# %% ../nbs/10_recommend.ipynb #3fa76f0b
 def _prune_rows(matrix: sp.csr_matrix, n_keep: int) -> sp.csr_matrix:
     "Keep the `n_keep` largest entries of each row of a CSR matrix."
     matrix = matrix.tocsr()
@@ -288,7 +289,7 @@ def _similar_frame(model, item_ids, k, similarity_rows) -> pd.DataFrame:
                          SCORE_COL: values.ravel(),
                          RANK_COL: np.tile(np.arange(1, top.shape[1] + 1), len(top))})
 
-# %% ../nbs/10_recommend.ipynb #b3ba0a79
+# %% ../nbs/10_recommend.ipynb #19f0db81
 class RandomRecommender(_Recommender):
     "Items in random order (a floor for every metric)."
     _serves_unknown_users = True
@@ -306,7 +307,7 @@ class RandomRecommender(_Recommender):
     def _score(self, codes, history, features):
         return self.rng_.random((len(codes), len(self.item_index_)))
 
-# %% ../nbs/10_recommend.ipynb #d7e5f3f5
+# %% ../nbs/10_recommend.ipynb #b1626ce4
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
 class _FeatureSpace:
@@ -366,7 +367,7 @@ class _FeatureSpace:
                               (tokens["row"].to_numpy()[keep], cols[keep])),
                              shape=(len(table), len(self.names_)))
 
-# %% ../nbs/10_recommend.ipynb #ffaccc1a
+# %% ../nbs/10_recommend.ipynb #4368b009
 def _current_rows(table: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     "The latest version of each entity (catalogues are versioned by `valid_from`)."
     if table is None:
@@ -383,7 +384,7 @@ def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
     return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr().astype(np.float32)
 
-# %% ../nbs/10_recommend.ipynb #43d846ea
+# %% ../nbs/10_recommend.ipynb #a2b039d4
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 
 class LightFMRecommender(_Recommender):
@@ -572,7 +573,7 @@ class LightFMRecommender(_Recommender):
         unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
         return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
 
-# %% ../nbs/10_recommend.ipynb #a5d8f4c5
+# %% ../nbs/10_recommend.ipynb #1644a16b
 def recommender_tables(
     tables: dict,   # canonical tables from a loader, the store or the synthetic world
 ) -> dict:
@@ -632,7 +633,7 @@ def load_recommender_data(
             tables["interactions"][USER_COL].isin(chosen)].reset_index(drop=True)
     return tables
 
-# %% ../nbs/10_recommend.ipynb #ff922e18
+# %% ../nbs/10_recommend.ipynb #d067ccd2
 def evaluate_models(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions (for seen items and popularity metrics)
@@ -673,3 +674,40 @@ def metrics_by_k(
             rows.append({"model": name, "k": k, "precision": _precision(lists),
                          "recall": _recall(lists)})
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_recommend.ipynb #be4d494d
+def evaluate_cold_start(
+    models: dict,              # name -> fitted recommender
+    train: pd.DataFrame,       # training interactions
+    test: pd.DataFrame,        # test interactions (with `ts`)
+    n_history: int = 3,        # events given to each new user
+    k: int = 10,               # cut-off
+    customers: pd.DataFrame | None = None,  # attributes of new users (hybrid models use them)
+    metrics=("precision_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k"),  # metric names
+) -> pd.DataFrame:
+    "Ranking metrics per model on users unseen in training, from their first events."
+    from retail_workbench.recommend_metrics import evaluate
+    from retail_workbench.recommend_split import cold_user_split
+    history, holdout = cold_user_split(train, test, n_history=n_history)
+    users = pd.unique(holdout[USER_COL])
+    rows = {}
+    for name, model in models.items():
+        if not len(users):
+            break
+        recs = model.recommend(users, k=k, interactions=history, customers=customers)
+        rows[name] = {"users": len(users), **evaluate(holdout, recs, k=k, metrics=metrics)}
+    table = pd.DataFrame(rows).T
+    table.index.name = "model"
+    return table
+
+def with_titles(
+    recs: pd.DataFrame,        # recommendations: user_id, item_id, ...
+    catalog: pd.DataFrame | None,  # catalogue with item_id and title (latest version used)
+) -> pd.DataFrame:
+    "`recs` with the item titles (and categories when present) joined on."
+    current = _current_rows(catalog, ITEM_COL)
+    if current is None:
+        return recs
+    columns = [c for c in (TITLE_COL, CATEGORY_COL) if c in current.columns]
+    joined = recs.join(current[columns].reset_index(drop=True).set_index(current.index), on=ITEM_COL)
+    return joined

@@ -6,7 +6,7 @@
 __all__ = ['precision_at_k', 'recall_at_k', 'ndcg_at_k', 'map_at_k', 'mrr', 'hit_rate_at_k', 'auc', 'catalog_coverage', 'novelty',
            'diversity', 'RANKING_METRICS', 'DEFAULT_METRICS', 'RankedLists', 'rank_lists', 'kendall_tau', 'evaluate']
 
-# %% ../nbs/10b_recommend_metrics.ipynb #a3bb72dc
+# %% ../nbs/10b_recommend_metrics.ipynb #710c4026
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 from .core import (DataError, ITEM_COL, RANK_COL, SCORE_COL, SchemaError,
                                    USER_COL)
 
-# %% ../nbs/10b_recommend_metrics.ipynb #783b7ae8
+# %% ../nbs/10b_recommend_metrics.ipynb #e5206ca1
 def _require_columns(df: pd.DataFrame, columns, name: str):
     "Raise `SchemaError` naming the first of `columns` missing from `df`."
     if not isinstance(df, pd.DataFrame):
@@ -25,7 +25,7 @@ def _require_columns(df: pd.DataFrame, columns, name: str):
             raise SchemaError(f"{name} has no column {column!r} (columns: {list(df.columns)}).",
                               hint=f"Rename your columns to the canonical {list(columns)}.")
 
-# %% ../nbs/10b_recommend_metrics.ipynb #067e0986
+# %% ../nbs/10b_recommend_metrics.ipynb #1e10637a
 @dataclass
 class RankedLists:
     "Top-k lists and held-out truth of the users common to both, as arrays (one row per user)."
@@ -93,7 +93,7 @@ def rank_lists(
                        lengths=np.bincount(rec_user, minlength=len(user_codes)),
                        item_ids=items.to_numpy(), k=max(width, 1))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #fc5e2112
+# %% ../nbs/10b_recommend_metrics.ipynb #8a4dd39f
 def _precision(lists: RankedLists) -> float:
     return float(np.mean(lists.hits.sum(axis=1) / lists.k)) if len(lists.users) else 0.0
 
@@ -143,7 +143,7 @@ def _auc(lists: RankedLists) -> float:
     below = np.where(lists.hits, negatives[:, None] - (pos - above_hits), 0).sum(axis=1)
     return float(np.mean(below[ok] / (positives[ok] * negatives[ok])))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #ed57a857
+# %% ../nbs/10b_recommend_metrics.ipynb #da5b6de0
 def _coverage(lists: RankedLists, train: pd.DataFrame) -> float:
     if train is None:
         raise ValueError("catalog_coverage needs `train` (the training interactions).")
@@ -223,7 +223,7 @@ def _kendall_tau(reference: pd.DataFrame, other: pd.DataFrame, k: int | None) ->
         return float("nan")
     return float(np.mean((concordant[ok] - discordant[ok]) / pairs[ok]))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #6415a844
+# %% ../nbs/10b_recommend_metrics.ipynb #6eea7eb1
 def _metric(name: str, compute, needs: str | None = None, full_lists: bool = False):
     "A public metric with the shared signature built from an array `compute` function."
     def metric(
@@ -277,7 +277,7 @@ RANKING_METRICS = {f.__name__: f for f in (
     precision_at_k, recall_at_k, ndcg_at_k, map_at_k, mrr, hit_rate_at_k, auc,
     catalog_coverage, novelty, diversity, kendall_tau)}
 
-# %% ../nbs/10b_recommend_metrics.ipynb #e065da49
+# %% ../nbs/10b_recommend_metrics.ipynb #8a8a2def
 _ACCURACY = {"precision_at_k": _precision, "recall_at_k": _recall, "ndcg_at_k": _ndcg,
              "map_at_k": _map, "mrr": _mrr, "hit_rate_at_k": _hit_rate}
 DEFAULT_METRICS = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['OPSET', 'IR_VERSION', 'build_scorer_graph', 'to_onnx', 'OnnxRecommender']
 
-# %% ../nbs/10c_recommend_onnx.ipynb #3202f023
+# %% ../nbs/10c_recommend_onnx.ipynb #e3d2db3f
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .core import ConfigError, ITEM_COL, NotFittedError, RANK_COL, SCORE_COL, USER_COL
 
-# %% ../nbs/10c_recommend_onnx.ipynb #cedd2bb3
+# %% ../nbs/10c_recommend_onnx.ipynb #7138632d
 OPSET = 18
 IR_VERSION = 9
 _LOWEST = float(np.finfo(np.float32).min)
@@ -103,7 +103,7 @@ def build_scorer_graph(
     onnx.checker.check_model(model)
     return model
 
-# %% ../nbs/10c_recommend_onnx.ipynb #47417809
+# %% ../nbs/10c_recommend_onnx.ipynb #110a4a7b
 def to_onnx(model) -> onnx.ModelProto:
     "The ONNX scorer of a fitted `LightFMRecommender`."
     if not hasattr(model, "model_"):
