@@ -4,7 +4,7 @@
 __all__ = ['AGGREGATIONS', 'DERIVED_SOURCES', 'DEFAULT_FEATURES', 'parse_duration', 'Feature', 'FeatureStore',
            'get_historical_features', 'materialize', 'get_online_features']
 
-# %% ../nbs/06_features.ipynb #e65822c4
+# %% ../nbs/06_features.ipynb #acf185f0
 import re
 import sqlite3
 from dataclasses import dataclass, field, fields, replace
@@ -21,7 +21,7 @@ from retail_workbench.core import (
 )
 from .store import SnapshotStore
 
-# %% ../nbs/06_features.ipynb #bb44e954
+# %% ../nbs/06_features.ipynb #d3adddfa
 AGGREGATIONS = {
     "count": 0, "sum": 0.0, "mean": None, "min": None, "max": None, "std": None,
     "count_distinct": 0, "last": None, "days_since_last": None, "ratio": None,
@@ -41,7 +41,7 @@ def parse_duration(
                           hint="Write a positive number and a unit s, m, h, d or w, e.g. '30d'.")
     return int(match.group(1)) * _NS_PER[match.group(2)]
 
-# %% ../nbs/06_features.ipynb #634b824c
+# %% ../nbs/06_features.ipynb #73d295d4
 def _as_tuple(value) -> tuple | None:
     if value is None:
         return None
@@ -89,7 +89,7 @@ class Feature:
         "Value where the entity has no source rows in the window."
         return AGGREGATIONS[self.aggregation]
 
-# %% ../nbs/06_features.ipynb #319c9091
+# %% ../nbs/06_features.ipynb #b4344508
 DERIVED_SOURCES = {
     "order_lines": (
         ("interactions", "catalog"),
@@ -133,7 +133,7 @@ DEFAULT_FEATURES = [
             ttl="7d", description="catalogue price in force"),
 ]
 
-# %% ../nbs/06_features.ipynb #0cf569f6
+# %% ../nbs/06_features.ipynb #22f699e9
 def _literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
@@ -186,7 +186,7 @@ def _source_query(features: list[Feature], source_sql: str) -> str:
             f"FROM __entities e LEFT JOIN src s ON {keys} AND s.__s_ns < e.__t_ns{lookback}\n"
             f"GROUP BY e.__row, e.__t_ns")
 
-# %% ../nbs/06_features.ipynb #8108e3c3
+# %% ../nbs/06_features.ipynb #1f8539c9
 def _utc_now() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
 
@@ -244,47 +244,60 @@ class FeatureStore:
                               hint=f"Declared: {sorted(self.features)}.")
         return [self.features[n] for n in names]
 
-# %% ../nbs/06_features.ipynb #63cffbd3
+# %% ../nbs/06_features.ipynb #253c05d6
 def _connect(self: FeatureStore, sources: set[str]):
     "A DuckDB connection with a view for each source table (pinned or latest) and derived source."
-    con = self.store.connect()
+    import duckdb
+
     needed = set()
     for source in sources:
         needed |= set(DERIVED_SOURCES[source][0]) if source in DERIVED_SOURCES else {source}
-    used = {}
+    used, absent = {}, []
     for table in sorted(needed):
         snap_id = self.snapshots.get(table)
-        snap = self.store.get(snap_id) if snap_id else None
-        if snap is None:
-            try:
-                snap = self.store.latest(table)
-            except SourceNotFoundError:
-                con.close()
-                raise SourceNotFoundError(
-                    f"the feature source table {table!r} has no snapshot in {self.store.root}.",
-                    hint="Write it with SnapshotStore.write, or drop the features that need it."
-                ) from None
+        if snap_id:
+            used[table] = self.store.get(snap_id)
+        elif table in self.store.tables():
+            used[table] = self.store.latest(table)
+        else:
+            absent.append(table)
+    if absent:
+        raise SourceNotFoundError(
+            f"feature source table(s) {absent} have no snapshot in {self.store.root}.",
+            hint="Write them with SnapshotStore.write, or ask only for features that do not need them.")
+    con = duckdb.connect()
+    for table, snap in used.items():
         path = _literal(str(snap.path / "data.parquet"))
-        con.execute(f"CREATE OR REPLACE VIEW {_ident(table)} AS SELECT * FROM read_parquet({path})")
-        used[table] = snap.id
+        con.execute(f"CREATE VIEW {_ident(table)} AS SELECT * FROM read_parquet({path})")
     for source in sorted(sources & set(DERIVED_SOURCES)):
-        con.execute(f"CREATE OR REPLACE VIEW {_ident(source)} AS {DERIVED_SOURCES[source][1]}")
-    self.snapshot_ids_ = used
+        con.execute(f"CREATE VIEW {_ident(source)} AS {DERIVED_SOURCES[source][1]}")
+    self.snapshot_ids_ = {table: snap.id for table, snap in used.items()}
     return con
 
-def _check_columns(con, features: list[Feature]):
+def _check_columns(con, features: list[Feature], entities: pd.DataFrame | None = None):
+    "Fail on source columns a feature needs but its source lacks, or keys of another type."
+    schemas = {}
     for feature in features:
-        columns = set(con.sql(f"SELECT * FROM {_ident(feature.source)} LIMIT 0").columns)
+        if feature.source not in schemas:
+            empty = con.sql(f"SELECT * FROM {_ident(feature.source)} LIMIT 0").df()
+            schemas[feature.source] = empty.dtypes.to_dict()
+        columns = schemas[feature.source]
         wanted = [*feature.entity, feature.timestamp, *([feature.column] if feature.column else []),
                   *([EVENT_COL] if feature.events or feature.per_events else [])]
         missing = [c for c in wanted if c not in columns]
         if missing:
             raise SchemaError(f"feature {feature.name!r}: source {feature.source!r} has no "
                               f"column(s) {missing}.", hint=f"Its columns: {sorted(columns)}.")
+        for key in feature.entity if entities is not None else ():
+            if _key_kind(columns[key]) != _key_kind(entities[key].dtype):
+                raise SchemaError(
+                    f"key column {key!r} is {entities[key].dtype} in the entity rows but "
+                    f"{columns[key]} in source {feature.source!r}.",
+                    hint="Convert the ids to the source's type before asking for features.")
 
 FeatureStore._connect = _connect
 
-# %% ../nbs/06_features.ipynb #0ea00587
+# %% ../nbs/06_features.ipynb #24d83fb2
 def _compute(self: FeatureStore, keys: pd.DataFrame, t_ns: np.ndarray,
              features: list[Feature]) -> pd.DataFrame:
     "Feature values for entity `keys` at times `t_ns` (int64 ns), one row per input row."
@@ -297,16 +310,7 @@ def _compute(self: FeatureStore, keys: pd.DataFrame, t_ns: np.ndarray,
     entities["__t_ns"] = t_ns
     con = self._connect({f.source for f in features})
     try:
-        _check_columns(con, features)
-        for feature in features:
-            for key in feature.entity:
-                source_type = con.sql(f"SELECT {_ident(key)} FROM {_ident(feature.source)} "
-                                      "LIMIT 0").df()[key].dtype
-                if _key_kind(source_type) != _key_kind(entities[key].dtype):
-                    raise SchemaError(
-                        f"key column {key!r} is {entities[key].dtype} in the entity rows but "
-                        f"{source_type} in source {feature.source!r}.",
-                        hint="Convert the ids to the source's type before asking for features.")
+        _check_columns(con, features, entities)
         con.register("__entities", entities)
         result = pd.DataFrame({"__row": entities["__row"]})
         for (_, source, _), group in groups.items():
@@ -327,7 +331,7 @@ def _compute(self: FeatureStore, keys: pd.DataFrame, t_ns: np.ndarray,
 
 FeatureStore._compute = _compute
 
-# %% ../nbs/06_features.ipynb #cca98d0c
+# %% ../nbs/06_features.ipynb #9d6ceac7
 def get_historical_features(
     self: FeatureStore,
     entity_df: pd.DataFrame,  # entity keys and a time column
@@ -356,7 +360,7 @@ def get_historical_features(
 
 FeatureStore.get_historical_features = get_historical_features
 
-# %% ../nbs/06_features.ipynb #06efc4ce
+# %% ../nbs/06_features.ipynb #6bf23d86
 def _online_table(entity: tuple) -> str:
     return "online__" + "__".join(entity)
 
@@ -391,7 +395,7 @@ def _latest_ns(self: FeatureStore, features: list[Feature]) -> int:
 FeatureStore._entity_keys = _entity_keys
 FeatureStore._latest_ns = _latest_ns
 
-# %% ../nbs/06_features.ipynb #63109025
+# %% ../nbs/06_features.ipynb #fde94cee
 def materialize(
     self: FeatureStore,
     features: list[str] | None = None,  # feature names; default all declared
@@ -425,7 +429,7 @@ def materialize(
 
 FeatureStore.materialize = materialize
 
-# %% ../nbs/06_features.ipynb #0b0b2d49
+# %% ../nbs/06_features.ipynb #9c764519
 def get_online_features(
     self: FeatureStore,
     keys: pd.DataFrame | dict,  # entity keys to look up, e.g. {"user_id": [1, 2]}
