@@ -3,16 +3,16 @@
 # %% auto #0
 __all__ = ['SourceCheck', 'check_source_tables', 'ingest']
 
-# %% ../nbs/03a_ingest.ipynb #b67cd9ea
+# %% ../nbs/03a_ingest.ipynb #9e18bed6
 from dataclasses import dataclass
 
 import pandas as pd
 
-from .core import ConfigError, DataError, get_logger
+from .core import ConfigError, get_logger, progress
 from .loaders import get_loader
 from .verify import RULES, VerifyResult, verify
 
-# %% ../nbs/03a_ingest.ipynb #933a9176
+# %% ../nbs/03a_ingest.ipynb #313b5973
 _TABLE_ORDER = ("catalog", "customers", "interactions", "search_impressions", "sales")
 
 @dataclass
@@ -63,7 +63,7 @@ def check_source_tables(
         raise
     order = sorted(tables, key=lambda t: _TABLE_ORDER.index(t) if t in _TABLE_ORDER else 99)
     results, reference = {}, {}
-    for table in order:
+    for table in progress(order, desc=f"verify {format}"):
         result = verify(tables[table], table, rules=_rules_for(loader, table, rules),
                         reference=reference, now=now, source=str(source))
         results[table] = result
@@ -72,7 +72,7 @@ def check_source_tables(
     main = loader.main_table if loader.main_table in results else order[0]
     return SourceCheck(str(source), format, main, {t: results[t] for t in tables})
 
-# %% ../nbs/03a_ingest.ipynb #516de40a
+# %% ../nbs/03a_ingest.ipynb #f160e08b
 def ingest(
     source,                     # local path or fsspec URI
     format: str,                # a key of `LOADERS`
@@ -87,7 +87,8 @@ def ingest(
     store = SnapshotStore() if store is None else store
     log = get_logger("ingest")
     summary = checked.summary()
-    for table, result in checked.results.items():
+    for table, result in progress(checked.results.items(), total=len(checked.results),
+                                  desc="snapshot"):
         if result.rows_clean == 0:
             log.warning("%s: no clean rows in table %s", source, table)
         snap = store.write(result.clean, table=table, source=str(source))

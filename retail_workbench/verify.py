@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CHECKS', 'RULES', 'Rule', 'VerifyResult', 'verify']
 
-# %% ../nbs/02_verify.ipynb #147f7921
+# %% ../nbs/02_verify.ipynb #0e789ab6
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +17,7 @@ from retail_workbench.core import (
 )
 from .schema import COLUMN_KINDS, SCHEMAS, check_columns, conform
 
-# %% ../nbs/02_verify.ipynb #9b3c7882
+# %% ../nbs/02_verify.ipynb #042ddd1e
 @dataclass(frozen=True)
 class Rule:
     "One declarative validation rule over the rows of a table."
@@ -34,7 +34,7 @@ class Rule:
             raise ConfigError(f"rule {self.name!r}: severity {self.severity!r} is not allowed.",
                               hint="Use 'error' or 'warn'.")
 
-# %% ../nbs/02_verify.ipynb #135e7991
+# %% ../nbs/02_verify.ipynb #755e0e6e
 def _required(typed, rule, context):
     failing = np.zeros(len(typed), dtype=bool)
     for column in rule.columns:
@@ -115,7 +115,7 @@ CHECKS: dict[str, Callable] = {
     "freshness": _freshness, "flag": _flag, "expr": _expr, "custom": _custom,
 }
 
-# %% ../nbs/02_verify.ipynb #2f32aafa
+# %% ../nbs/02_verify.ipynb #7c29ddd8
 def _required_rules(columns) -> list:
     return [Rule(f"{c}_required", "required", (c,), description=f"{c} is missing")
             for c in columns]
@@ -190,7 +190,7 @@ RULES: dict[str, list] = {
     ],
 }
 
-# %% ../nbs/02_verify.ipynb #b761ba97
+# %% ../nbs/02_verify.ipynb #5a29a62c
 @dataclass
 class VerifyResult:
     "Outcome of `verify`: clean rows, quarantined rows with reasons, and a per-rule report."
@@ -224,7 +224,7 @@ class VerifyResult:
         return (f"VerifyResult({self.table!r}: {self.rows_in} rows in, {self.rows_clean} clean, "
                 f"{self.rows_quarantined} quarantined)")
 
-# %% ../nbs/02_verify.ipynb #3c748a73
+# %% ../nbs/02_verify.ipynb #739804a0
 _EXAMPLES = 3
 
 def _examples(raw: pd.DataFrame, failing: np.ndarray, columns) -> list:
@@ -258,7 +258,7 @@ def _label_rows(failures: list, bad: np.ndarray, n: int) -> tuple[np.ndarray, np
         reasons[rows[which.ravel() == k]] = "; ".join(r.description or r.name for r in rules)
     return names, reasons
 
-# %% ../nbs/02_verify.ipynb #7c9933e5
+# %% ../nbs/02_verify.ipynb #e40636f2
 def verify(
     df: pd.DataFrame,            # the table as loaded
     table: str,                  # canonical table name
