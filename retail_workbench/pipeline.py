@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['project_templates', 'PipelineError', 'Step', 'PipelineSpec', 'load_pipeline', 'load_state', 'PipelineResult',
-           'run_pipeline', 'resume_pipeline']
+           'run_pipeline', 'resume_pipeline', 'ingest_step', 'validate_step', 'train_register_step', 'export_step']
 
-# %% ../nbs/43_pipeline.ipynb #1e4188a2
+# %% ../nbs/43_pipeline.ipynb #b6f0f210
 import json
 import os
 import secrets
@@ -18,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .core import ConfigError, WorkbenchError, get_logger, get_settings, get_workspace, progress
+from .core import (ConfigError, WorkbenchError, get_logger, get_settings,
+                                   get_workspace, progress)
 from .tracking import DEFAULT_EXPERIMENT, get_experiment_id
 
-# %% ../nbs/43_pipeline.ipynb #bb64fe33
+# %% ../nbs/43_pipeline.ipynb #05e2c009
 def project_templates() -> Path:
     "The project's `templates/` folder (beside the package)."
     import retail_workbench
@@ -37,6 +38,7 @@ class Step:
     template: Path               # template notebook
     parameters: dict = field(default_factory=dict)  # papermill parameters
     quick: dict = field(default_factory=dict)       # overrides for quick runs
+    optional: bool = False       # skip (instead of failing) when the template is missing
 
 @dataclass
 class PipelineSpec:
@@ -78,6 +80,10 @@ def load_pipeline(
             raise ConfigError(f"pipeline {source}: step name '{item['name']}' is used twice.")
         seen.add(item["name"])
         template = _resolve_template(str(item["template"]), base, templates)
+        if not template.exists() and item.get("optional"):
+            get_logger("pipeline").warning("optional step '%s' skipped: no template %s",
+                                           item["name"], template)
+            continue
         if not template.exists():
             raise ConfigError(f"pipeline {source}: step '{item['name']}' template {template} "
                               "does not exist.")
@@ -86,7 +92,7 @@ def load_pipeline(
     return PipelineSpec(raw.get("name", "pipeline"), parsed, raw.get("kernel", "retail-workbench"),
                         raw.get("experiment", DEFAULT_EXPERIMENT), source)
 
-# %% ../nbs/43_pipeline.ipynb #a5ddc8d2
+# %% ../nbs/43_pipeline.ipynb #a2bebb06
 def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -121,7 +127,7 @@ def load_state(
                           hint="List runs with `ls workspace/runs`; the id is the folder name.")
     return json.loads(path.read_text())
 
-# %% ../nbs/43_pipeline.ipynb #c6f4c430
+# %% ../nbs/43_pipeline.ipynb #e4bb7241
 def _collect_metrics(run_dir: Path, step: str, started: float) -> dict:
     target = run_dir / f"{step}.metrics.json"
     if not (target.exists() and target.stat().st_mtime >= started):
@@ -140,7 +146,35 @@ def _error_summary(exc: Exception) -> str:
     value = getattr(exc, "evalue", str(exc))
     return f"{name}: {value}".strip()[:500]
 
-def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool) -> dict:
+class _SharedKernel:
+    "One kernel that runs every step in turn (faster: imports happen once; steps share memory)."
+    def __init__(self, kernel_name: str, cwd: Path):
+        from jupyter_client.manager import KernelManager
+        self.kernel_name = kernel_name
+        self.km = KernelManager(kernel_name=kernel_name)
+        self.km.start_kernel(cwd=str(cwd))
+
+    def execute(self, template: Path, output: str, parameters: dict, env: dict):
+        import nbformat
+        from nbclient import NotebookClient
+        from papermill.parameterize import parameterize_notebook
+        from papermill.execute import prepare_notebook_metadata
+        from papermill.iorw import load_notebook_node
+        nb = parameterize_notebook(load_notebook_node(str(template)), parameters,
+                                   kernel_name=self.kernel_name)
+        nb = prepare_notebook_metadata(nb, str(template), output)
+        setup = "import os\nos.environ.update(" + json.dumps(env) + ")"
+        nb.cells.insert(0, nbformat.v4.new_code_cell(setup, metadata={"tags": ["injected-env"]}))
+        try:
+            NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.kernel_name).execute()
+        finally:
+            nbformat.write(nb, output)
+
+    def close(self):
+        self.km.shutdown_kernel(now=True)
+
+def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
+              kernel: _SharedKernel | None = None) -> dict:
     "Execute one step with papermill, tracked as a child MLflow run."
     import papermill
     from mlflow.entities import Metric, Param, RunTag
@@ -164,9 +198,13 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool) 
     os.environ["RWB_PARENT_RUN_ID"] = child.info.run_id
     error = None
     try:
-        papermill.execute_notebook(str(step.template), record["notebook"], parameters=parameters,
-                                   kernel_name=spec.kernel, cwd=str(run_dir), progress_bar=False,
-                                   log_output=False)
+        if kernel is not None:
+            kernel.execute(step.template, record["notebook"], parameters,
+                           {k: os.environ[k] for k in previous_env})
+        else:
+            papermill.execute_notebook(str(step.template), record["notebook"],
+                                       parameters=parameters, kernel_name=spec.kernel,
+                                       cwd=str(run_dir), progress_bar=False, log_output=False)
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
         error = exc
     finally:
@@ -180,8 +218,11 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool) 
     now = int(time.time() * 1000)
     client.log_batch(child.info.run_id, metrics=[
         Metric(k, v, now, 0) for k, v in _numeric_metrics(metrics).items()][:1000])
-    if Path(record["notebook"]).exists():
-        client.log_artifact(child.info.run_id, record["notebook"], artifact_path="notebooks")
+    if Path(record["notebook"]).exists():  # on the step's run and the training runs inside it
+        inner = client.search_runs([state["experiment_id"]],
+                                   f"tags.mlflow.parentRunId = '{child.info.run_id}'")
+        for run_id in [child.info.run_id] + [r.info.run_id for r in inner]:
+            client.log_artifact(run_id, record["notebook"], artifact_path="notebooks")
     if error is not None:
         record.update(status="failed", error=_error_summary(error))
         client.set_tag(child.info.run_id, "error", record["error"])
@@ -193,7 +234,7 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool) 
     _save_state(run_dir, state)
     return record
 
-# %% ../nbs/43_pipeline.ipynb #ad306310
+# %% ../nbs/43_pipeline.ipynb #f0876a77
 @dataclass
 class PipelineResult:
     "What a pipeline run did."
@@ -213,16 +254,26 @@ def _result(state: dict) -> PipelineResult:
 def _execute(state: dict, spec: PipelineSpec, raise_on_failure: bool) -> PipelineResult:
     from mlflow.tracking import MlflowClient
     client = MlflowClient()
-    log = get_logger("pipeline")
     todo = [s for s in spec.steps if state["steps"][s.name]["status"] != "succeeded"]
     state["status"] = "running"
     _save_state(Path(state["run_dir"]), state)
     bar = progress(todo, desc=f"pipeline {state['run_id']}", unit="step")
+    kernel = None
+    if state.get("shared_kernel") and todo:
+        kernel = _SharedKernel(spec.kernel, Path(state["run_dir"]))
+    try:
+        return _execute_steps(client, state, spec, bar, kernel, raise_on_failure)
+    finally:
+        if kernel is not None:
+            kernel.close()
+
+def _execute_steps(client, state, spec, bar, kernel, raise_on_failure) -> PipelineResult:
+    log = get_logger("pipeline")
     for step in bar:
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(step.name)
         log.info("step %s (%s)", step.name, step.template.name)
-        record = _run_step(client, state, spec, step, state.get("quick", False))
+        record = _run_step(client, state, spec, step, state.get("quick", False), kernel)
         if record["status"] == "failed":
             state["status"] = "failed"
             _save_state(Path(state["run_dir"]), state)
@@ -245,6 +296,7 @@ def run_pipeline(
     quick: bool = False,                        # apply each step's `quick:` overrides
     run_id: str | None = None,                  # run id (default: timestamp + random suffix)
     raise_on_failure: bool = True,              # raise PipelineError when a step fails
+    shared_kernel: bool = False,                # one kernel for all steps (faster, less isolated)
 ) -> PipelineResult:
     "Run every step of the pipeline in order into `workspace/runs/<run-id>/`."
     from mlflow.tracking import MlflowClient
@@ -255,6 +307,7 @@ def run_pipeline(
     parent = MlflowClient().create_run(experiment_id, run_name=f"pipeline {run_id}", tags={
         "pipeline_run_id": run_id, "pipeline": parsed.name, "quick": str(quick)})
     state = {"run_id": run_id, "run_dir": str(run_dir), "spec": parsed.source, "quick": quick,
+             "shared_kernel": shared_kernel,
              "experiment_id": experiment_id, "mlflow_run_id": parent.info.run_id,
              "status": "pending", "steps": {s.name: {"status": "pending"} for s in parsed.steps}}
     if isinstance(spec, dict):
@@ -283,3 +336,114 @@ def resume_pipeline(
     client.update_run(state["mlflow_run_id"], status="RUNNING")
     client.set_tag(state["mlflow_run_id"], "resumed", "true")
     return _execute(state, parsed, raise_on_failure)
+
+# %% ../nbs/43_pipeline.ipynb #32bfc46f
+def ingest_step(
+    quick: bool = False,  # small synthetic world
+    seed: int = 0,        # world seed
+) -> dict:
+    "Make sure the store holds the canonical tables; returns their snapshot ids and rows."
+    from retail_workbench.tuning import ensure_world
+    snapshots = ensure_world(quick=quick, seed=seed)
+    return {f"{t}_rows": s.rows for t, s in snapshots.items()} | {
+        "snapshots": {t: s.id for t, s in snapshots.items()}}
+
+def validate_step(
+    tables=("catalog", "customers", "interactions", "sales"),  # tables to verify
+) -> dict:
+    "Verify the latest snapshot of each table; quarantine failing rows and store the clean rows."
+    from retail_workbench.store import SnapshotStore
+    from retail_workbench.verify import verify
+    store = SnapshotStore()
+    report = {}
+    catalog = store.read_latest("catalog")
+    for table in tables:
+        snapshot = store.latest(table)
+        frame = store.read(snapshot.id)
+        reference = {"catalog": catalog} if table in ("interactions", "sales") else None
+        result = verify(frame, table, reference=reference, source=snapshot.id)
+        if result.rows_quarantined:
+            store.write(result.clean, table=table, source=f"validated {snapshot.id}",
+                        parent=snapshot.id)
+            quarantine = get_workspace().path("data", "quarantine") / f"{snapshot.id}.parquet"
+            result.quarantine.astype(str).to_parquet(quarantine)
+        report[f"{table}_quarantined"] = result.rows_quarantined
+        report[f"{table}_clean"] = result.rows_clean
+    return report
+
+# %% ../nbs/43_pipeline.ipynb #f07b49ad
+def train_register_step(
+    family: str,                 # model family ('recommender', 'forecaster')
+    params: dict | None = None,  # hyperparameters over the defaults (and tuned ones)
+    quick: bool = False,         # the family's quick parameters
+    use_tuned: bool = True,      # start from the parameters a tuning study saved
+) -> dict:
+    "Fit, evaluate, log, register and gate one model family; returns metrics and the decision."
+    from retail_workbench.registry import promotion_gate, register_version
+    from retail_workbench.store import SnapshotStore
+    from retail_workbench.tracking import training_run
+    from retail_workbench.tuning import get_family, load_best_params
+    spec = get_family(family)
+    store = SnapshotStore()
+    snapshots = {t: store.latest(t) for t in spec.tables}
+    data = spec.split(snapshots, quick)
+    params = {**spec.defaults, **(spec.quick if quick else {}),
+              **(load_best_params(family) if use_tuned else {}), **(params or {})}
+    evaluation = store.write(data["test"], table=f"{family}_eval",
+                             source=f"held-out period of {[s.id for s in snapshots.values()]}")
+    catalog = snapshots.get("catalog")
+    metric = spec.gate.metric
+    with training_run(family, params=params, snapshots=list(snapshots.values()),
+                      catalog_version=catalog.id if catalog else None) as run:
+        run.log_snapshot(evaluation, context="evaluation")
+        model = spec.fit(params, data["train_full"], data["context"])
+        metrics = spec.evaluate(model, data["train_full"], data["test"], data["context"])
+        run.log_metrics(metrics)
+        onnx_model = spec.to_onnx(model, data["context"]) if spec.to_onnx else None
+        model_uri = run.log_model(model=model if onnx_model is None else None,
+                                  onnx_model=onnx_model)
+    key = f"{os.environ.get('RWB_PIPELINE_RUN_ID') or run.run_id}/{family}"
+    version = register_version(model_uri, family, source_key=key, tags={
+        metric: metrics[metric], "eval_snapshot": evaluation.id,
+        "snapshots": ",".join(s.id for s in snapshots.values())})
+
+    def score(uri: str) -> float:
+        return spec.evaluate_uri(uri, data["train_full"], data["test"], data["context"])[metric]
+
+    decision = promotion_gate(family, score, spec.gate, challenger=version,
+                              eval_snapshot=evaluation.id)
+    return {**metrics, "version": int(version), "promoted": decision.promote,
+            "reason": decision.reason, "champion_score": decision.champion_score,
+            "challenger_score": decision.challenger_score, "eval_snapshot": evaluation.id,
+            "mlflow_run_id": run.run_id}
+
+# %% ../nbs/43_pipeline.ipynb #50b877e6
+def export_step(
+    families=("recommender", "forecaster"),  # registered models to export
+    repository: str | Path = "",             # Triton repository (default: workspace/artifacts/triton)
+    sample_users: int = 3,                   # users whose served recommendations are shown
+    k: int = 5,                              # items per sample user
+) -> dict:
+    "Export every champion with an ONNX flavour to a Triton repository; sample recommendations."
+    from retail_workbench.registry import CHAMPION, alias_version
+    from retail_workbench.serving import OnnxRecommender, export_triton, resolve_onnx
+    repository = Path(repository) if repository else get_workspace().path("artifacts", "triton")
+    report = {"repository": str(repository), "exported": [], "skipped": [], "samples": {}}
+    for family in families:
+        if alias_version(family, CHAMPION) is None:
+            report["skipped"].append(f"{family}: no champion")
+            continue
+        try:
+            version, path = resolve_onnx(f"{family}@{CHAMPION}")
+        except WorkbenchError as err:
+            report["skipped"].append(f"{family}: {err.message}")
+            continue
+        export_triton(path, repository, name=family, version=int(version))
+        report["exported"].append(f"{family}/{version}")
+        if family == "recommender":
+            scorer = OnnxRecommender(path, version)
+            users = scorer.user_ids[:sample_users] + ["new-customer"]
+            report["samples"] = {str(u): [r["item_id"] for r in scorer.recommend(u, k)["items"]]
+                                 for u in users}
+    report["n_exported"] = len(report["exported"])
+    return report

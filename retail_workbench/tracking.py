@@ -6,7 +6,7 @@
 __all__ = ['DEFAULT_EXPERIMENT', 'MAX_DIGEST', 'tracking_uri', 'configure_mlflow', 'get_experiment_id', 'snapshot_dataset',
            'TrainingRun', 'training_run']
 
-# %% ../nbs/40_tracking.ipynb #9d09c23f
+# %% ../nbs/40_tracking.ipynb #247d56a7
 import logging
 import os
 import shutil
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .core import ConfigError, WorkbenchError, get_logger, get_settings, get_workspace
 
-# %% ../nbs/40_tracking.ipynb #7c638a21
+# %% ../nbs/40_tracking.ipynb #a0214a76
 DEFAULT_EXPERIMENT = "retail_workbench"
 
 def tracking_uri() -> str:
@@ -31,7 +31,7 @@ def _sqlite_path(uri: str) -> Path | None:
 def _is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
-# %% ../nbs/40_tracking.ipynb #3b964d9b
+# %% ../nbs/40_tracking.ipynb #55fc637a
 def _seed_sqlite(db: Path):
     "Copy a pristine, already migrated tracking database for this MLflow version into `db`."
     from importlib.metadata import version
@@ -66,7 +66,7 @@ def configure_mlflow() -> str:
     mlflow.set_registry_uri(uri)
     return uri
 
-# %% ../nbs/40_tracking.ipynb #7c21ee7a
+# %% ../nbs/40_tracking.ipynb #ffa151dc
 def get_experiment_id(
     name: str = DEFAULT_EXPERIMENT,  # experiment name
 ) -> str:
@@ -82,7 +82,7 @@ def get_experiment_id(
         location = get_workspace().path("artifacts", "mlflow", name).as_uri()
     return client.create_experiment(name, artifact_location=location)
 
-# %% ../nbs/40_tracking.ipynb #d1f93881
+# %% ../nbs/40_tracking.ipynb #2490167f
 MAX_DIGEST = 36
 
 def _snapshot_fields(snapshot) -> dict:
@@ -107,7 +107,7 @@ def snapshot_dataset(snapshot):
         source = resolve_dataset_source(location)
     return MetaDataset(source, name=str(fields["table"]), digest=str(fields["id"])[:MAX_DIGEST])
 
-# %% ../nbs/40_tracking.ipynb #4d3b8fa6
+# %% ../nbs/40_tracking.ipynb #79532b85
 def _flat_params(params: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in (params or {}).items():
@@ -131,7 +131,7 @@ def _numeric_metrics(metrics: dict, prefix: str = "") -> dict:
             found[name] = float(value.item())
     return found
 
-# %% ../nbs/40_tracking.ipynb #8f19c687
+# %% ../nbs/40_tracking.ipynb #b0a7bdcc
 class _PickledModel:
     "python_function wrapper that calls a pickled estimator's `predict`."
     def __init__(self):
@@ -145,11 +145,22 @@ class _PickledModel:
     def predict(self, context, model_input, params=None):
         return self.model.predict(model_input)
 
+def _requirements(*names: str) -> list[str]:
+    "Pinned requirements (given explicitly: MLflow's inference loads the model in a subprocess)."
+    from importlib.metadata import PackageNotFoundError, version
+    pinned = []
+    for name in ("mlflow", *names):
+        try:
+            pinned.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            pinned.append(name)
+    return pinned
+
 def _pyfunc_class():
     import mlflow.pyfunc
     return type("PickledModel", (_PickledModel, mlflow.pyfunc.PythonModel), {})
 
-# %% ../nbs/40_tracking.ipynb #63c97e7a
+# %% ../nbs/40_tracking.ipynb #703fa514
 class TrainingRun:
     "One MLflow training run: parameters, snapshots, catalogue version, metrics, notebook, plots, model."
     def __init__(
@@ -260,6 +271,7 @@ class TrainingRun:
         if onnx_model is not None:
             info = mlflow.onnx.log_model(onnx_model, name=name, input_example=input_example,
                                          save_as_external_data=False,
+                                         pip_requirements=_requirements("onnx", "onnxruntime"),
                                          onnx_execution_providers=["CPUExecutionProvider"])
         else:
             import pickle
@@ -268,6 +280,7 @@ class TrainingRun:
                 pickle.dump(model, handle)
             info = mlflow.pyfunc.log_model(name=name, python_model=_pyfunc_class()(),
                                            artifacts={"model": str(folder / "model.pkl")},
+                                           pip_requirements=_requirements("retail_workbench"),
                                            input_example=input_example)
             shutil.rmtree(folder, ignore_errors=True)
         mlflow.set_tag(f"model_uri.{name}", info.model_uri)
