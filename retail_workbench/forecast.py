@@ -2,10 +2,10 @@
 
 # %% auto #0
 __all__ = ['FORECAST_COL', 'LOWER_COL', 'UPPER_COL', 'MODEL_COL', 'EVENT_NAME_COL', 'SERIES_KEYS', 'check_sales',
-           'complete_series', 'sales_from_lines', 'fourier_terms', 'design_matrix', 'SeasonalNaive', 'MovingAverage',
-           'DemandForecaster', 'aggregate_forecasts']
+           'complete_series', 'sales_from_lines', 'example_sales', 'fourier_terms', 'design_matrix', 'SeasonalNaive',
+           'MovingAverage', 'DemandForecaster', 'aggregate_forecasts']
 
-# %% ../nbs/20_forecast.ipynb #02c45ab9
+# %% ../nbs/20_forecast.ipynb #f2bdb16f
 import time
 import warnings
 
@@ -18,7 +18,7 @@ from .core import (CATEGORY_COL, DATE_COL, HOLIDAY_COL, ITEM_COL, PRICE_COL,
                                    DataError, NotFittedError, SchemaError, get_logger,
                                    get_settings, progress)
 
-# %% ../nbs/20_forecast.ipynb #eb3f871c
+# %% ../nbs/20_forecast.ipynb #441e16ab
 FORECAST_COL = "forecast"  # point forecast (units)
 LOWER_COL = "lower"        # lower end of the prediction interval
 UPPER_COL = "upper"        # upper end of the prediction interval
@@ -26,7 +26,7 @@ MODEL_COL = "model"        # which model produced the row (e.g. 'arima', 'season
 EVENT_NAME_COL = "event"   # calendar column with the event name ('' on ordinary days)
 SERIES_KEYS = (STORE_COL, ITEM_COL)  # one series per store and item
 
-# %% ../nbs/20_forecast.ipynb #f89e8d04
+# %% ../nbs/20_forecast.ipynb #6cbbb119
 def check_sales(
     sales: pd.DataFrame,  # canonical sales table
     keys=SERIES_KEYS,     # columns that identify a series
@@ -50,7 +50,7 @@ def check_sales(
         raise DataError("column 'price' has values <= 0.", hint="Drop or fix those rows first.")
     return out
 
-# %% ../nbs/20_forecast.ipynb #f2395377
+# %% ../nbs/20_forecast.ipynb #5a971899
 def complete_series(
     sales: pd.DataFrame,  # canonical sales table
     keys=SERIES_KEYS,     # columns that identify a series
@@ -84,7 +84,7 @@ def complete_series(
     panel = pd.concat(frames, ignore_index=True)
     return panel[[DATE_COL, *keys, *[c for c in (UNITS_COL, PRICE_COL, PROMO_COL) if c in panel]]]
 
-# %% ../nbs/20_forecast.ipynb #3df94bdf
+# %% ../nbs/20_forecast.ipynb #f719a398
 def sales_from_lines(
     lines: pd.DataFrame,     # one row per transaction line
     date: str,               # column with the timestamp or date of the line
@@ -111,7 +111,69 @@ def sales_from_lines(
     daily[PROMO_COL] = daily[PROMO_COL] >= 0.5
     return daily.reset_index()[[DATE_COL, STORE_COL, ITEM_COL, UNITS_COL, PRICE_COL, PROMO_COL]]
 
-# %% ../nbs/20_forecast.ipynb #7e6e7e88
+# %% ../nbs/20_forecast.ipynb #34a43c47
+def _busiest(sales: pd.DataFrame, n_series: int | None) -> pd.DataFrame:
+    "The `n_series` series with the most selling days (ties: most units)."
+    if not n_series:
+        return sales
+    stats = sales[sales[UNITS_COL] > 0].groupby([STORE_COL, ITEM_COL]).agg(
+        days=(UNITS_COL, "size"), units=(UNITS_COL, "sum"))
+    top = stats.sort_values(["days", "units"], ascending=False).head(n_series).reset_index()
+    return sales.merge(top[[STORE_COL, ITEM_COL]], on=[STORE_COL, ITEM_COL])
+
+
+def example_sales(
+    source: str = "synth",   # 'synth', 'online_retail', 'complete_journey' or a sales parquet path
+    n_series: int | None = 10,  # keep the series with the most selling days (None: all)
+    data_dir: str = "",      # folder of the real datasets (default: ../shared/data)
+    n_days: int = 730,       # synthetic world: days of history
+    n_stores: int = 2,       # synthetic world: stores
+    seed: int = 0,           # synthetic world: random seed
+) -> dict:
+    "A sales table with its calendar, catalog and (synthetic world only) the true parameters."
+    from pathlib import Path
+    if source == "synth":
+        from retail_workbench.synth import make_world
+        n_items = max(24, -(-(n_series or 48) // n_stores))
+        world = make_world(n_users=100, n_items=n_items, n_days=n_days, n_stores=n_stores,
+                           seed=seed)
+        return {"sales": _busiest(world.sales, n_series), "calendar": world.calendar,
+                "catalog": world.catalog, "truth": world.truth, "source": source}
+    folder = Path(data_dir) if data_dir else Path.cwd().parent.parent / "shared" / "data"
+    if source == "online_retail":
+        path = folder / "online_retail.parquet"
+    elif source == "complete_journey":
+        path = folder / "completejourney_transactions_sample.parquet"
+    else:
+        path = Path(source)
+    if not path.exists():
+        from retail_workbench.core import SourceNotFoundError
+        raise SourceNotFoundError(f"sales source {str(path)!r} does not exist.",
+                                  hint="Pass data_dir (the folder with the shared datasets) or a "
+                                       "path to a canonical sales parquet.")
+    raw = pd.read_parquet(path)
+    catalog = None
+    if source == "online_retail":
+        products = raw["StockCode"].astype(str).str.match(r"^\d")
+        kept = raw[~raw["InvoiceNo"].astype(str).str.startswith("C") & products]
+        sales = sales_from_lines(kept, "InvoiceDate", "StockCode", "Quantity", "UnitPrice")
+        sales[STORE_COL] = "online"
+    elif source == "complete_journey":
+        products = pd.read_parquet(path.parent / "completejourney_products.parquet")
+        lines = raw.merge(products[["product_id", "product_category", "department"]],
+                          on="product_id").dropna(subset=["product_category"])
+        lines = lines.assign(unit_price=lines["sales_value"] / lines["quantity"],
+                             discounted=lines["retail_disc"] > 0)
+        sales = sales_from_lines(lines, "transaction_timestamp", "product_category", "quantity",
+                                 "unit_price", promo="discounted")
+        catalog = (lines[["product_category", "department"]].drop_duplicates("product_category")
+                   .rename(columns={"product_category": ITEM_COL, "department": CATEGORY_COL}))
+    else:
+        sales = raw
+    return {"sales": _busiest(check_sales(sales), n_series), "calendar": None,
+            "catalog": catalog, "truth": None, "source": source}
+
+# %% ../nbs/20_forecast.ipynb #d4a0c487
 _ORIGIN = pd.Timestamp("2000-01-01")
 
 def fourier_terms(
@@ -128,7 +190,7 @@ def fourier_terms(
         cols[f"{prefix}_cos{k}"] = np.cos(2 * np.pi * k * t / period)
     return pd.DataFrame(cols, index=pd.DatetimeIndex(dates))
 
-# %% ../nbs/20_forecast.ipynb #2cc7b1ec
+# %% ../nbs/20_forecast.ipynb #7207392d
 def design_matrix(
     frame: pd.DataFrame,        # one series: date (+ price, promo) rows
     calendar: pd.DataFrame | None = None,  # date, holiday (bool), event (str)
@@ -160,7 +222,7 @@ def design_matrix(
                 X[f"event_{name}"] = (names == name).astype(float)
     return X
 
-# %% ../nbs/20_forecast.ipynb #4355d992
+# %% ../nbs/20_forecast.ipynb #5d1b0110
 def _future_frame(state: dict, future: pd.DataFrame | None, horizon: int | None) -> pd.DataFrame:
     "Future rows of one series: the given ones, or `horizon` days at the last price, no promotion."
     if future is not None and len(future):
@@ -186,7 +248,7 @@ def _steps(state: dict, future: pd.DataFrame) -> np.ndarray:
     "Days ahead (1 = the day after training) of each future row."
     return np.asarray((future[DATE_COL] - state["end"]).dt.days, dtype=int)
 
-# %% ../nbs/20_forecast.ipynb #f9f30e67
+# %% ../nbs/20_forecast.ipynb #99a29332
 class _PanelForecaster(BaseEstimator):
     "Fit and forecast one model per series of a sales table."
 
@@ -265,7 +327,7 @@ def _timed_fit(model, frame, calendar):
     state = model._fit_series(frame, calendar)
     return state, time.perf_counter() - started, time.process_time() - cpu_started
 
-# %% ../nbs/20_forecast.ipynb #385eff07
+# %% ../nbs/20_forecast.ipynb #d440cd48
 def _base_state(frame: pd.DataFrame) -> dict:
     state = {"end": frame[DATE_COL].max(), "last_price": None}
     if PRICE_COL in frame.columns:
@@ -302,7 +364,7 @@ class SeasonalNaive(_PanelForecaster):
                                               self.alpha)
         return pd.DataFrame({FORECAST_COL: point, LOWER_COL: lower, UPPER_COL: upper})
 
-# %% ../nbs/20_forecast.ipynb #5a368d11
+# %% ../nbs/20_forecast.ipynb #0f41297a
 class MovingAverage(_PanelForecaster):
     "Forecast the mean of the last `window` days for every future day."
     name = "moving_average"
@@ -327,7 +389,7 @@ class MovingAverage(_PanelForecaster):
         return pd.DataFrame({FORECAST_COL: point, LOWER_COL: point + state["lo"],
                              UPPER_COL: point + state["hi"]})
 
-# %% ../nbs/20_forecast.ipynb #3b4c21c8
+# %% ../nbs/20_forecast.ipynb #b3150a5a
 def _limit_threads():
     "One BLAS/OpenMP thread per worker: parallel series, not parallel algebra."
     try:
@@ -385,7 +447,7 @@ def _fit_arima_series(params: dict, frame: pd.DataFrame, calendar) -> tuple:
 class _Fallback(Exception):
     "A series is not fitted with ARIMA, on purpose."
 
-# %% ../nbs/20_forecast.ipynb #c17d01e8
+# %% ../nbs/20_forecast.ipynb #52cc5bcc
 class DemandForecaster(_PanelForecaster):
     "Regression on price, promotion, calendar and Fourier terms with ARIMA errors, per series."
     name = "arima"
@@ -440,7 +502,7 @@ class DemandForecaster(_PanelForecaster):
                              LOWER_COL: np.expm1(regression + interval[:, 0]),
                              UPPER_COL: np.expm1(regression + interval[:, 1])})
 
-# %% ../nbs/20_forecast.ipynb #82295af9
+# %% ../nbs/20_forecast.ipynb #4ac14803
 def aggregate_forecasts(
     forecasts: pd.DataFrame,        # output of `predict`
     level: str = "total",           # 'store', 'category', 'item' or 'total'
