@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CHECKS', 'RULES', 'Rule', 'VerifyResult', 'verify']
 
-# %% ../nbs/02_verify.ipynb #0e789ab6
+# %% ../nbs/02_verify.ipynb #9cee5d97
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +17,7 @@ from retail_workbench.core import (
 )
 from .schema import COLUMN_KINDS, SCHEMAS, check_columns, conform
 
-# %% ../nbs/02_verify.ipynb #042ddd1e
+# %% ../nbs/02_verify.ipynb #565a928a
 @dataclass(frozen=True)
 class Rule:
     "One declarative validation rule over the rows of a table."
@@ -34,7 +34,7 @@ class Rule:
             raise ConfigError(f"rule {self.name!r}: severity {self.severity!r} is not allowed.",
                               hint="Use 'error' or 'warn'.")
 
-# %% ../nbs/02_verify.ipynb #755e0e6e
+# %% ../nbs/02_verify.ipynb #0ca64825
 def _required(typed, rule, context):
     failing = np.zeros(len(typed), dtype=bool)
     for column in rule.columns:
@@ -115,7 +115,7 @@ CHECKS: dict[str, Callable] = {
     "freshness": _freshness, "flag": _flag, "expr": _expr, "custom": _custom,
 }
 
-# %% ../nbs/02_verify.ipynb #7c29ddd8
+# %% ../nbs/02_verify.ipynb #e99181b4
 def _required_rules(columns) -> list:
     return [Rule(f"{c}_required", "required", (c,), description=f"{c} is missing")
             for c in columns]
@@ -190,7 +190,7 @@ RULES: dict[str, list] = {
     ],
 }
 
-# %% ../nbs/02_verify.ipynb #5a29a62c
+# %% ../nbs/02_verify.ipynb #1d7f4b5f
 @dataclass
 class VerifyResult:
     "Outcome of `verify`: clean rows, quarantined rows with reasons, and a per-rule report."
@@ -218,19 +218,29 @@ class VerifyResult:
                 "rows_quarantined": self.rows_quarantined,
                 "rules": {r: n for r, n in self.counts.items() if n},
                 "problems": [{"rule": r.rule, "severity": r.severity, "count": int(r.count),
-                              "description": r.description} for r in hits.itertuples()]}
+                              "description": r.description, "examples": r.examples}
+                             for r in hits.itertuples()]}
 
     def __repr__(self) -> str:
         return (f"VerifyResult({self.table!r}: {self.rows_in} rows in, {self.rows_clean} clean, "
                 f"{self.rows_quarantined} quarantined)")
 
-# %% ../nbs/02_verify.ipynb #739804a0
+# %% ../nbs/02_verify.ipynb #23c3b73d
 _EXAMPLES = 3
 
 def _examples(raw: pd.DataFrame, failing: np.ndarray, columns) -> list:
     rows = np.flatnonzero(failing)[:_EXAMPLES]
     shown = [c for c in columns if c in raw.columns] or list(raw.columns[:4])
-    return [{"row": int(i), **{c: str(raw[c].iloc[i]) for c in shown}} for i in rows]
+    return [{"row": int(i), **{c: _shown(raw[c].iloc[i]) for c in shown}} for i in rows]
+
+def _shown(value):
+    "A cell as JSON-ready text (None when missing)."
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):  # list-like cells
+        pass
+    return str(value)
 
 def _quarantine_frame(raw: pd.DataFrame, bad: np.ndarray, names: np.ndarray,
                       reasons: np.ndarray) -> pd.DataFrame:
@@ -258,7 +268,7 @@ def _label_rows(failures: list, bad: np.ndarray, n: int) -> tuple[np.ndarray, np
         reasons[rows[which.ravel() == k]] = "; ".join(r.description or r.name for r in rules)
     return names, reasons
 
-# %% ../nbs/02_verify.ipynb #e40636f2
+# %% ../nbs/02_verify.ipynb #74490cae
 def verify(
     df: pd.DataFrame,            # the table as loaded
     table: str,                  # canonical table name

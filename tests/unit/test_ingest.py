@@ -170,3 +170,19 @@ def test_cli_empty_file_exits_1_and_stores_nothing(tmp_path, workspace_home):
     assert code == 1 and "empty.csv is empty" in err
     assert not (workspace_home / "data" / "store" / "snapshots").exists() or \
         not list((workspace_home / "data" / "store" / "snapshots").iterdir())
+
+
+@pytest.mark.parametrize("source, format_name", [
+    (RETAIL_CSV, "online_retail"), (FIXTURES / "online_retail" / "online_retail_sample.xlsx",
+                                    "online_retail"),
+    (FIXTURES / "movielens" / "ml-100k", "movielens"),
+    (FIXTURES / "movielens" / "ml-latest-small", "movielens"),
+    (FIXTURES / "m5", "m5"), (FIXTURES / "retailrocket", "retailrocket"),
+])
+def test_every_fixture_format_keeps_every_row(source, format_name):
+    check = check_source_tables(source, format_name)
+    for table, result in check.results.items():
+        assert result.rows_in == result.rows_clean + result.rows_quarantined > 0, table
+    problems = check.summary()["tables"][check.main_table]["problems"]
+    for problem in problems:
+        assert 0 < len(problem["examples"]) <= 3 and "row" in problem["examples"][0]
