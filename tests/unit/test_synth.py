@@ -175,3 +175,27 @@ def test_activity_scales_interactions_and_sales_panel_can_be_limited():
                       n_sales_items=10)
     assert 3 < len(busy.interactions) / len(quiet.interactions) < 5
     assert busy.sales["item_id"].nunique() == 10
+
+
+def test_rwb_generate_writes_parquet_truth_and_snapshots(tmp_path):
+    import json
+    from retail_workbench.cli import main
+    from retail_workbench.store import SnapshotStore
+    out = tmp_path / "world"
+    code = main(["generate", "--users", "120", "--items", "30", "--days", "45", "--seed", "4",
+                 "--drift-date", "2023-02-01", "--drift-kind", "demand", "--out", str(out),
+                 "--store", "--store-dir", str(tmp_path / "store")])
+    assert code == 0
+    expected = make_world(n_users=120, n_items=30, n_days=45, seed=4,
+                          drift=dict(date="2023-02-01", kind="demand"))
+    for name, table in expected.tables.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"), table,
+                                      check_dtype=False)
+    truth = json.loads((out / "truth" / "truth.json").read_text())
+    assert truth["drift"]["kind"] == "demand" and truth["drift"]["date"] == "2023-02-01"
+    items = pd.read_parquet(out / "truth" / "items.parquet")
+    np.testing.assert_allclose(items["elasticity"], expected.truth.elasticity)
+    listing = SnapshotStore(tmp_path / "store").list()
+    assert set(listing["table"]) == set(expected.tables)
+    assert main(["generate", "--users", "10"]) == 1                 # neither --out nor --store
+    assert main(["generate", "--drift-kind", "price", "--out", str(out)]) == 1
