@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CHECKS', 'RULES', 'Rule', 'VerifyResult', 'verify']
 
-# %% ../nbs/02_verify.ipynb #9cee5d97
+# %% ../nbs/02_verify.ipynb #c156a129
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 
 from retail_workbench.core import (
-    CANONICAL_TABLES, CATEGORY_COL, DATE_COL, EVENT_COL, EVENTS, FIRST_SEEN_COL, IMAGE_COL, ITEM_COL,
+    ADDED_COL, CANONICAL_TABLES, CLICKED_COL, ORDERED_COL, CATEGORY_COL, DATE_COL, EVENT_COL, EVENTS, FIRST_SEEN_COL, IMAGE_COL, ITEM_COL,
     POSITION_COL, PRICE_COL, PROMO_COL, QUERY_COL, SESSION_COL, STORE_COL, TITLE_COL, TS_COL,
     UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, ConfigError, SchemaError,
 )
 from .schema import COLUMN_KINDS, SCHEMAS, check_columns, conform
 
-# %% ../nbs/02_verify.ipynb #565a928a
+# %% ../nbs/02_verify.ipynb #8f7683b4
 @dataclass(frozen=True)
 class Rule:
     "One declarative validation rule over the rows of a table."
@@ -34,7 +34,7 @@ class Rule:
             raise ConfigError(f"rule {self.name!r}: severity {self.severity!r} is not allowed.",
                               hint="Use 'error' or 'warn'.")
 
-# %% ../nbs/02_verify.ipynb #0ca64825
+# %% ../nbs/02_verify.ipynb #0a9a19aa
 def _required(typed, rule, context):
     failing = np.zeros(len(typed), dtype=bool)
     for column in rule.columns:
@@ -115,7 +115,7 @@ CHECKS: dict[str, Callable] = {
     "freshness": _freshness, "flag": _flag, "expr": _expr, "custom": _custom,
 }
 
-# %% ../nbs/02_verify.ipynb #e99181b4
+# %% ../nbs/02_verify.ipynb #8878e3ed
 def _required_rules(columns) -> list:
     return [Rule(f"{c}_required", "required", (c,), description=f"{c} is missing")
             for c in columns]
@@ -150,7 +150,8 @@ RULES: dict[str, list] = {
         _in_catalog(),
     ],
     "search_impressions": [
-        *_required_rules((SESSION_COL, TS_COL, QUERY_COL, ITEM_COL, POSITION_COL)),
+        *_required_rules((SESSION_COL, TS_COL, QUERY_COL, ITEM_COL, POSITION_COL, CLICKED_COL,
+                          ADDED_COL, ORDERED_COL)),
         *_type_rules("search_impressions"),
         Rule("position_positive", "range", (POSITION_COL,), {"min": 1},
              description="position is below 1 (1 is the top)"),
@@ -190,7 +191,7 @@ RULES: dict[str, list] = {
     ],
 }
 
-# %% ../nbs/02_verify.ipynb #1d7f4b5f
+# %% ../nbs/02_verify.ipynb #6993e24f
 @dataclass
 class VerifyResult:
     "Outcome of `verify`: clean rows, quarantined rows with reasons, and a per-rule report."
@@ -225,7 +226,7 @@ class VerifyResult:
         return (f"VerifyResult({self.table!r}: {self.rows_in} rows in, {self.rows_clean} clean, "
                 f"{self.rows_quarantined} quarantined)")
 
-# %% ../nbs/02_verify.ipynb #23c3b73d
+# %% ../nbs/02_verify.ipynb #f629c029
 _EXAMPLES = 3
 
 def _examples(raw: pd.DataFrame, failing: np.ndarray, columns) -> list:
@@ -268,7 +269,7 @@ def _label_rows(failures: list, bad: np.ndarray, n: int) -> tuple[np.ndarray, np
         reasons[rows[which.ravel() == k]] = "; ".join(r.description or r.name for r in rules)
     return names, reasons
 
-# %% ../nbs/02_verify.ipynb #74490cae
+# %% ../nbs/02_verify.ipynb #3070b646
 def verify(
     df: pd.DataFrame,            # the table as loaded
     table: str,                  # canonical table name

@@ -132,3 +132,35 @@ def test_the_synthetic_world_passes_every_default_rule():
             reference["catalog"] = result.clean
         assert result.rows_quarantined == 0, (table, result.summary()["rules"])
         SCHEMAS[table].validate(world.tables[table])
+
+
+_POOLS = {
+    "id": st.one_of(st.none(), st.sampled_from(["a", "b", " ", "7"]), st.integers(-2, 3),
+                    st.floats(allow_nan=True, width=16)),
+    "datetime": _times, "date": _times,
+    "str": st.one_of(st.none(), st.sampled_from(["x", "", "view", "order"]), st.integers(0, 2)),
+    "float": _values, "number": _values,
+    "int": st.one_of(st.none(), st.integers(-1, 4), st.sampled_from([1.5, "2", "top"])),
+    "bool": st.one_of(st.none(), st.booleans(), st.sampled_from([0, 1, "yes", "maybe"])),
+}
+
+
+@st.composite
+def _tables(draw):
+    from retail_workbench.core import CANONICAL_TABLES
+    from retail_workbench.schema import COLUMN_KINDS
+    table = draw(st.sampled_from(sorted(CANONICAL_TABLES)))
+    columns = CANONICAL_TABLES[table]
+    n = draw(st.integers(1, 12))
+    rows = [[draw(_POOLS[COLUMN_KINDS[c]]) for c in columns] for _ in range(n)]
+    return table, pd.DataFrame(rows, columns=list(columns), dtype=object)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_tables())
+def test_property_every_table_partitions_and_clean_rows_fit_the_schema(drawn):
+    table, df = drawn
+    result = verify(df, table, now=NOW)
+    assert result.rows_in == len(df) == result.rows_clean + result.rows_quarantined
+    if result.rows_clean:
+        SCHEMAS[table].validate(result.clean)
