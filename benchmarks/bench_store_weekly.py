@@ -1,9 +1,10 @@
 """Weekly retention aggregates on 10M synthetic interactions: DuckDB (the store's SQL) vs pandas.
 
 Both sides start from the same parquet snapshot on disk and produce the same two tables: weekly
-views, clicks, add-to-carts, orders, ratings and units per user-item and per item, for history older
-than the 90-day detail window. Each side runs in its own process so its peak memory is its own.
-Baseline: pandas (read_parquet + groupby). Usage: python benchmarks/bench_store_weekly.py [--rows N]
+views, clicks, add-to-carts, orders, ratings and units per user-item and per item, for history
+older than the 90-day detail window. Each side runs in its own process, so its peak memory is
+its own. Baseline: pandas (read_parquet + groupby).
+Usage: python benchmarks/bench_store_weekly.py [--rows N]
 """
 import argparse
 import json

@@ -4,7 +4,7 @@
 __all__ = ['AGGREGATIONS', 'DERIVED_SOURCES', 'DEFAULT_FEATURES', 'parse_duration', 'Feature', 'FeatureStore',
            'get_historical_features', 'materialize', 'get_online_features']
 
-# %% ../nbs/06_features.ipynb #acf185f0
+# %% ../nbs/06_features.ipynb #ba8fa17c
 import re
 import sqlite3
 from dataclasses import dataclass, field, fields, replace
@@ -21,7 +21,7 @@ from retail_workbench.core import (
 )
 from .store import SnapshotStore
 
-# %% ../nbs/06_features.ipynb #d3adddfa
+# %% ../nbs/06_features.ipynb #bb96b03d
 AGGREGATIONS = {
     "count": 0, "sum": 0.0, "mean": None, "min": None, "max": None, "std": None,
     "count_distinct": 0, "last": None, "days_since_last": None, "ratio": None,
@@ -41,7 +41,7 @@ def parse_duration(
                           hint="Write a positive number and a unit s, m, h, d or w, e.g. '30d'.")
     return int(match.group(1)) * _NS_PER[match.group(2)]
 
-# %% ../nbs/06_features.ipynb #73d295d4
+# %% ../nbs/06_features.ipynb #e02ac8d9
 def _as_tuple(value) -> tuple | None:
     if value is None:
         return None
@@ -89,7 +89,7 @@ class Feature:
         "Value where the entity has no source rows in the window."
         return AGGREGATIONS[self.aggregation]
 
-# %% ../nbs/06_features.ipynb #b4344508
+# %% ../nbs/06_features.ipynb #aafc7d73
 DERIVED_SOURCES = {
     "order_lines": (
         ("interactions", "catalog"),
@@ -133,7 +133,7 @@ DEFAULT_FEATURES = [
             ttl="7d", description="catalogue price in force"),
 ]
 
-# %% ../nbs/06_features.ipynb #22f699e9
+# %% ../nbs/06_features.ipynb #478f5d99
 def _literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
@@ -186,7 +186,7 @@ def _source_query(features: list[Feature], source_sql: str) -> str:
             f"FROM __entities e LEFT JOIN src s ON {keys} AND s.__s_ns < e.__t_ns{lookback}\n"
             f"GROUP BY e.__row, e.__t_ns")
 
-# %% ../nbs/06_features.ipynb #1f8539c9
+# %% ../nbs/06_features.ipynb #ff16fad8
 def _utc_now() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
 
@@ -235,8 +235,9 @@ class FeatureStore:
             picked = [f for f in self.features.values()
                       if available is None or set(f.entity) <= available]
             if not picked:
-                raise SchemaError(f"no declared feature has its entity columns in {sorted(available)}.",
-                                  hint="Add the key columns (e.g. user_id, item_id) or name features.")
+                raise SchemaError(
+                    f"no declared feature has its entity columns in {sorted(available)}.",
+                    hint="Add the key columns (e.g. user_id, item_id) or name the features.")
             return picked
         unknown = [n for n in names if n not in self.features]
         if unknown:
@@ -244,7 +245,7 @@ class FeatureStore:
                               hint=f"Declared: {sorted(self.features)}.")
         return [self.features[n] for n in names]
 
-# %% ../nbs/06_features.ipynb #253c05d6
+# %% ../nbs/06_features.ipynb #deb15b34
 def _connect(self: FeatureStore, sources: set[str]):
     "A DuckDB connection with a view for each source table (pinned or latest) and derived source."
     import duckdb
@@ -264,7 +265,7 @@ def _connect(self: FeatureStore, sources: set[str]):
     if absent:
         raise SourceNotFoundError(
             f"feature source table(s) {absent} have no snapshot in {self.store.root}.",
-            hint="Write them with SnapshotStore.write, or ask only for features that do not need them.")
+            hint="Write them with SnapshotStore.write, or ask only for features without them.")
     con = duckdb.connect()
     for table, snap in used.items():
         path = _literal(str(snap.path / "data.parquet"))
@@ -282,8 +283,9 @@ def _check_columns(con, features: list[Feature], entities: pd.DataFrame | None =
             empty = con.sql(f"SELECT * FROM {_ident(feature.source)} LIMIT 0").df()
             schemas[feature.source] = empty.dtypes.to_dict()
         columns = schemas[feature.source]
-        wanted = [*feature.entity, feature.timestamp, *([feature.column] if feature.column else []),
-                  *([EVENT_COL] if feature.events or feature.per_events else [])]
+        wanted = [*feature.entity, feature.timestamp]
+        wanted += [feature.column] if feature.column else []
+        wanted += [EVENT_COL] if feature.events or feature.per_events else []
         missing = [c for c in wanted if c not in columns]
         if missing:
             raise SchemaError(f"feature {feature.name!r}: source {feature.source!r} has no "
@@ -297,7 +299,7 @@ def _check_columns(con, features: list[Feature], entities: pd.DataFrame | None =
 
 FeatureStore._connect = _connect
 
-# %% ../nbs/06_features.ipynb #24d83fb2
+# %% ../nbs/06_features.ipynb #6b879ec5
 def _compute(self: FeatureStore, keys: pd.DataFrame, t_ns: np.ndarray,
              features: list[Feature]) -> pd.DataFrame:
     "Feature values for entity `keys` at times `t_ns` (int64 ns), one row per input row."
@@ -331,14 +333,14 @@ def _compute(self: FeatureStore, keys: pd.DataFrame, t_ns: np.ndarray,
 
 FeatureStore._compute = _compute
 
-# %% ../nbs/06_features.ipynb #9d6ceac7
+# %% ../nbs/06_features.ipynb #d84c1320
 def get_historical_features(
     self: FeatureStore,
     entity_df: pd.DataFrame,  # entity keys and a time column
     features: list[str] | None = None,  # feature names; default all whose keys are in entity_df
     time_col: str = TS_COL,   # the column holding each row's time `t`
 ) -> pd.DataFrame:
-    "`entity_df` with feature values computed only from source rows strictly before each row's time."
+    "`entity_df` plus features computed only from source rows strictly before each row's time."
     if time_col not in entity_df.columns:
         raise SchemaError(f"entity_df has no time column {time_col!r}.",
                           hint="Add the time each row is observed at, or pass `time_col=`.")
@@ -348,8 +350,8 @@ def get_historical_features(
         raise SchemaError(f"entity_df has no key column(s) {missing} for the requested features.")
     times = pd.to_datetime(entity_df[time_col])
     if times.isna().any():
-        raise DataError(f"entity_df column {time_col!r} has {int(times.isna().sum())} missing times.",
-                        hint="Every row needs the time it is observed at.")
+        raise DataError(f"entity_df column {time_col!r} has {int(times.isna().sum())} missing "
+                        "times.", hint="Every row needs the time it is observed at.")
     t_ns = times.astype("datetime64[ns]").to_numpy().astype("int64")
     values = self._compute(entity_df, t_ns, picked)
     clash = [f.name for f in picked if f.name in entity_df.columns]
@@ -360,7 +362,7 @@ def get_historical_features(
 
 FeatureStore.get_historical_features = get_historical_features
 
-# %% ../nbs/06_features.ipynb #6bf23d86
+# %% ../nbs/06_features.ipynb #00457a50
 def _online_table(entity: tuple) -> str:
     return "online__" + "__".join(entity)
 
@@ -395,13 +397,13 @@ def _latest_ns(self: FeatureStore, features: list[Feature]) -> int:
 FeatureStore._entity_keys = _entity_keys
 FeatureStore._latest_ns = _latest_ns
 
-# %% ../nbs/06_features.ipynb #fde94cee
+# %% ../nbs/06_features.ipynb #6f48cdaf
 def materialize(
     self: FeatureStore,
     features: list[str] | None = None,  # feature names; default all declared
-    as_of: str | pd.Timestamp | None = None,  # values as of this time; default after the newest row
+    as_of: str | pd.Timestamp | None = None,  # values as of this time; default: after newest row
 ) -> dict[str, int]:
-    "Write every entity's feature values as of `as_of` to the online SQLite tables; rows per table."
+    "Write each entity's feature values as of `as_of` to the online SQLite tables; rows per table."
     picked = self._pick(features, None)
     by_entity: dict[tuple, list[Feature]] = {}
     for feature in picked:
@@ -429,7 +431,7 @@ def materialize(
 
 FeatureStore.materialize = materialize
 
-# %% ../nbs/06_features.ipynb #9c764519
+# %% ../nbs/06_features.ipynb #9846e1f1
 def get_online_features(
     self: FeatureStore,
     keys: pd.DataFrame | dict,  # entity keys to look up, e.g. {"user_id": [1, 2]}

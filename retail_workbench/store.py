@@ -4,7 +4,7 @@
 __all__ = ['DIFF_KEYS', 'RETENTION_COUNTS', 'WEEK_COL', 'content_sha256', 'snapshot_id', 'Snapshot', 'SnapshotStore',
            'SnapshotDiff', 'diff_snapshots', 'apply_retention']
 
-# %% ../nbs/05_store.ipynb #44521416
+# %% ../nbs/05_store.ipynb #d4e17ea3
 import json
 import os
 import re
@@ -25,7 +25,7 @@ from retail_workbench.core import (
     EVENT_VIEW, EVENT_CLICK, EVENT_ADD_TO_CART, EVENT_ORDER, EVENT_RATING,
 )
 
-# %% ../nbs/05_store.ipynb #81486f46
+# %% ../nbs/05_store.ipynb #7f73231b
 def content_sha256(
     df: pd.DataFrame,  # the table to hash
 ) -> str:
@@ -39,7 +39,7 @@ def content_sha256(
         digest.update(np.ascontiguousarray(hashed.to_numpy(dtype="uint64")).tobytes())
     return digest.hexdigest()
 
-# %% ../nbs/05_store.ipynb #e1daeef5
+# %% ../nbs/05_store.ipynb #19122ca1
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 def snapshot_id(
@@ -62,13 +62,16 @@ class Snapshot:
     created_at: str = ""    # UTC ISO timestamp of the first write
     path: Path | None = field(default=None, compare=False)  # folder holding data and manifest
 
+    def __hash__(self) -> int:
+        return hash(self.id)
+
     def to_dict(self) -> dict:
         "The manifest fields as a JSON-ready dict."
         fields = asdict(self)
         fields.pop("path")
         return fields
 
-# %% ../nbs/05_store.ipynb #8c105436
+# %% ../nbs/05_store.ipynb #814c92c7
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -85,8 +88,8 @@ def _check_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
         raise SchemaError(f"table {table!r} has no columns; there is nothing to store.")
     names = [str(c) for c in df.columns]
     if any(not isinstance(c, str) for c in df.columns):
-        raise SchemaError(f"table {table!r}: column names must be strings, got {list(df.columns)!r}.",
-                          hint="Rename the columns before storing.")
+        raise SchemaError(f"table {table!r}: column names must be strings, "
+                          f"got {list(df.columns)!r}.", hint="Rename the columns before storing.")
     duplicated = sorted({c for c in names if names.count(c) > 1})
     if duplicated:
         raise SchemaError(f"table {table!r}: duplicate column names {duplicated}.",
@@ -96,7 +99,7 @@ def _check_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
                           hint="Call `df.reset_index()` to keep it as columns, or drop it.")
     return df.reset_index(drop=True)
 
-# %% ../nbs/05_store.ipynb #bc9e76d6
+# %% ../nbs/05_store.ipynb #da57bea3
 class SnapshotStore:
     "Immutable, content-addressed parquet snapshots of tables, with SQL over them via DuckDB."
 
@@ -142,7 +145,11 @@ class SnapshotStore:
         tmp = self.root / "tmp" / f"{snap.id}.{uuid.uuid4().hex}"
         tmp.mkdir(parents=True)
         try:
-            df.to_parquet(tmp / "data.parquet", index=False)
+            try:
+                df.to_parquet(tmp / "data.parquet", index=False)
+            except (TypeError, ValueError) as err:  # pyarrow's conversion errors derive from these
+                raise DataError(f"table {snap.table!r} cannot be stored as parquet: {err}",
+                                hint="Give each column a single type (e.g. all str or all int).")
             (tmp / "manifest.json").write_text(json.dumps(snap.to_dict(), indent=2))
             try:
                 os.rename(tmp, final)
@@ -177,7 +184,8 @@ class SnapshotStore:
 
     # -- reading -------------------------------------------------------------------------------
     def _resolve(self, snap_id: str) -> Path:
-        if not isinstance(snap_id, str) or not snap_id or "/" in snap_id or snap_id.startswith("."):
+        unsafe = not isinstance(snap_id, str) or not snap_id or "/" in str(snap_id)
+        if unsafe or snap_id.startswith("."):
             raise SourceNotFoundError(f"snapshot {snap_id!r} does not exist in {self.root}.")
         folder = self.root / "snapshots" / snap_id
         if (folder / "manifest.json").exists():
@@ -217,7 +225,8 @@ class SnapshotStore:
 
     def tables(self) -> list[str]:
         "Names of the tables that have at least one snapshot."
-        return sorted(p.name for p in (self.root / "heads").iterdir() if not p.name.startswith("."))
+        heads = (self.root / "heads").iterdir()
+        return sorted(p.name for p in heads if not p.name.startswith("."))
 
     def latest(
         self,
@@ -242,7 +251,7 @@ class SnapshotStore:
         self,
         table: str | None = None,  # only snapshots of this table
     ) -> pd.DataFrame:
-        "Manifests of the stored snapshots (oldest first), with `latest` marking each table's head."
+        "Manifests of the stored snapshots (oldest first); `latest` marks each table's head."
         rows = []
         for manifest in (self.root / "snapshots").glob("*/manifest.json"):
             fields = json.loads(manifest.read_text())
@@ -255,7 +264,7 @@ class SnapshotStore:
         listing["rows"] = listing["rows"].astype("int64")
         return listing.sort_values(["created_at", "id"], ignore_index=True)
 
-# %% ../nbs/05_store.ipynb #7e5a9fcb
+# %% ../nbs/05_store.ipynb #1475b281
 DIFF_KEYS = {"catalog": [ITEM_COL], "customers": [USER_COL]}
 
 @dataclass
@@ -278,7 +287,7 @@ class SnapshotDiff:
                 "changed": len(self.changed), "columns_added": self.columns_added,
                 "columns_removed": self.columns_removed}
 
-# %% ../nbs/05_store.ipynb #2583ba6d
+# %% ../nbs/05_store.ipynb #d35cad84
 def _current_rows(df: pd.DataFrame, key: list, snap_id: str) -> pd.DataFrame:
     missing = [c for c in key if c not in df.columns]
     if missing:
@@ -309,12 +318,12 @@ def _row_diff(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     removed = old[~old_key.isin(new_key)].reset_index(drop=True)
     return added, removed
 
-# %% ../nbs/05_store.ipynb #93fb2a74
+# %% ../nbs/05_store.ipynb #5a89ab9e
 def diff_snapshots(
     store: SnapshotStore,    # the store holding both snapshots
     old_id: str,             # the earlier snapshot
     new_id: str,             # the later snapshot
-    key: list[str] | str | None = None,  # key columns; default per table (catalog: item_id), [] = rows
+    key: list[str] | str | None = None,  # key columns; default per table; [] compares rows
 ) -> SnapshotDiff:
     "Rows or keys added, removed and changed (with the changed columns) from `old_id` to `new_id`."
     old_snap, new_snap = store.get(old_id), store.get(new_id)
@@ -357,14 +366,14 @@ def diff_snapshots(
     return SnapshotDiff(old_snap.id, new_snap.id, key, added, removed, changed, changes,
                         columns_added, columns_removed)
 
-# %% ../nbs/05_store.ipynb #01181ebf
+# %% ../nbs/05_store.ipynb #f615e49a
 def _store_diff(self, old_id: str, new_id: str, key=None) -> SnapshotDiff:
     "Rows or keys added, removed and changed from `old_id` to `new_id` (see `diff_snapshots`)."
     return diff_snapshots(self, old_id, new_id, key=key)
 
 SnapshotStore.diff = _store_diff
 
-# %% ../nbs/05_store.ipynb #6f3911a9
+# %% ../nbs/05_store.ipynb #f791a6d5
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -403,7 +412,7 @@ def _store_sql(
 SnapshotStore.connect = _store_connect
 SnapshotStore.sql = _store_sql
 
-# %% ../nbs/05_store.ipynb #0cc1f2d4
+# %% ../nbs/05_store.ipynb #0cddd937
 RETENTION_COUNTS = {
     "views": EVENT_VIEW, "clicks": EVENT_CLICK, "add_to_carts": EVENT_ADD_TO_CART,
     "orders": EVENT_ORDER, "ratings": EVENT_RATING,
@@ -421,7 +430,7 @@ def _weekly_sql(source: str, cutoff: str, keys: list[str]) -> str:
             f"  {units}\nFROM {source}\nWHERE {TS_COL} < TIMESTAMP {_literal(cutoff)}\n"
             f"GROUP BY {group} ORDER BY {group}")
 
-# %% ../nbs/05_store.ipynb #5ced3eef
+# %% ../nbs/05_store.ipynb #3a623786
 def _as_ns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for column in columns:
         if column in df.columns:
