@@ -6,7 +6,7 @@
 __all__ = ['precision_at_k', 'recall_at_k', 'ndcg_at_k', 'map_at_k', 'mrr', 'hit_rate_at_k', 'auc', 'catalog_coverage', 'novelty',
            'diversity', 'RANKING_METRICS', 'DEFAULT_METRICS', 'RankedLists', 'rank_lists', 'kendall_tau', 'evaluate']
 
-# %% ../nbs/10b_recommend_metrics.ipynb #710c4026
+# %% ../nbs/10b_recommend_metrics.ipynb #f3444fb3
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 from .core import (DataError, ITEM_COL, RANK_COL, SCORE_COL, SchemaError,
                                    USER_COL)
 
-# %% ../nbs/10b_recommend_metrics.ipynb #e5206ca1
+# %% ../nbs/10b_recommend_metrics.ipynb #a6e3c62d
 def _require_columns(df: pd.DataFrame, columns, name: str):
     "Raise `SchemaError` naming the first of `columns` missing from `df`."
     if not isinstance(df, pd.DataFrame):
@@ -25,7 +25,7 @@ def _require_columns(df: pd.DataFrame, columns, name: str):
             raise SchemaError(f"{name} has no column {column!r} (columns: {list(df.columns)}).",
                               hint=f"Rename your columns to the canonical {list(columns)}.")
 
-# %% ../nbs/10b_recommend_metrics.ipynb #1e10637a
+# %% ../nbs/10b_recommend_metrics.ipynb #4a4f1d80
 @dataclass
 class RankedLists:
     "Top-k lists and held-out truth of the users common to both, as arrays (one row per user)."
@@ -50,6 +50,25 @@ def _positions(recs: pd.DataFrame) -> pd.DataFrame:
     order["pos"] = order.groupby(USER_COL, sort=False).cumcount().to_numpy()
     return order
 
+def _order_key(recs: pd.DataFrame) -> np.ndarray:
+    "Sort key within a user: the rank, or the negated score."
+    if RANK_COL in recs.columns:
+        return recs[RANK_COL].to_numpy(dtype=float)
+    if SCORE_COL in recs.columns:
+        return -recs[SCORE_COL].to_numpy(dtype=float)
+    raise SchemaError(f"recs needs a {RANK_COL!r} or a {SCORE_COL!r} column to order items.",
+                      hint="Use the frame returned by a recommender's `recommend`.")
+
+def _factorize_pair(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Integer codes of two id columns over their union, and the distinct ids."
+    codes, uniques = pd.factorize(np.concatenate([first.to_numpy(), second.to_numpy()]))
+    return codes[:len(first)], codes[len(first):], np.asarray(uniques)
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    "Distinct values, sorted (a plain sort: NumPy's hash-based `unique` is slow on int64 keys)."
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+
 def rank_lists(
     truth: pd.DataFrame,     # held-out interactions: user_id, item_id
     recs: pd.DataFrame,      # recommendations: user_id, item_id and rank or score
@@ -60,40 +79,50 @@ def rank_lists(
     _require_columns(recs, (USER_COL, ITEM_COL), "recs")
     if k is not None and k < 1:
         raise ValueError(f"k must be a positive integer or None, got {k}.")
-    if recs.duplicated([USER_COL, ITEM_COL]).any():
+    key = _order_key(recs)
+    rec_user, true_user, user_ids = _factorize_pair(recs[USER_COL], truth[USER_COL])
+    rec_item, true_item, item_ids = _factorize_pair(recs[ITEM_COL], truth[ITEM_COL])
+    n_items = max(len(item_ids), 1)
+    if len(_sorted_unique(rec_user.astype(np.int64) * n_items + rec_item)) < len(recs):
         raise DataError("recs lists the same (user_id, item_id) more than once.",
                         hint="Each user's list must hold distinct items.")
-    ranked = _positions(recs)
+    order = np.lexsort((np.arange(len(recs)), key, rec_user))
+    rec_user, rec_item = rec_user[order], rec_item[order]
+    n = len(rec_user)
+    starts = np.flatnonzero(np.r_[True, rec_user[1:] != rec_user[:-1]]) if n else np.array([], int)
+    pos = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
     if k is not None:
-        ranked = ranked[ranked["pos"] < k]
-    common = pd.Index(pd.unique(truth[USER_COL])).intersection(pd.unique(ranked[USER_COL]))
-    ranked = ranked[ranked[USER_COL].isin(common)]
-    held_out = truth.loc[truth[USER_COL].isin(common), [USER_COL, ITEM_COL]].drop_duplicates()
-    user_codes = pd.Index(common)
-    items = pd.Index(pd.unique(np.concatenate([ranked[ITEM_COL].to_numpy(dtype=object),
-                                               held_out[ITEM_COL].to_numpy(dtype=object)])))
-    n_items = max(len(items), 1)
-    rec_user = user_codes.get_indexer(ranked[USER_COL])
-    rec_item = items.get_indexer(ranked[ITEM_COL].to_numpy(dtype=object))
-    true_user = user_codes.get_indexer(held_out[USER_COL])
-    true_item = items.get_indexer(held_out[ITEM_COL].to_numpy(dtype=object))
-    true_keys = np.sort(true_user.astype(np.int64) * n_items + true_item)
+        rec_user, rec_item, pos = rec_user[pos < k], rec_item[pos < k], pos[pos < k]
+    # users present in both frames, renumbered 0..n_common-1 in order of first appearance
+    common = np.zeros(len(user_ids), dtype=bool)
+    common[rec_user] = True
+    in_truth = np.zeros(len(user_ids), dtype=bool)
+    in_truth[true_user] = True
+    common &= in_truth
+    renumber = np.full(len(user_ids), -1)
+    renumber[common] = np.arange(common.sum())
+    rec_user = renumber[rec_user]
+    keep = rec_user >= 0
+    rec_user, rec_item, pos = rec_user[keep], rec_item[keep], pos[keep]
+    true_user = renumber[true_user]
+    keep = true_user >= 0
+    true_keys = _sorted_unique(true_user[keep].astype(np.int64) * n_items + true_item[keep])
     rec_keys = rec_user.astype(np.int64) * n_items + rec_item
     where = np.searchsorted(true_keys, rec_keys)
     found = where < len(true_keys)
     found[found] = true_keys[where[found]] == rec_keys[found]
-    pos = ranked["pos"].to_numpy()
+    n_users = int(common.sum())
     width = k if k is not None else int(pos.max(initial=-1)) + 1
-    item_grid = np.full((len(user_codes), max(width, 1)), -1, dtype=np.int64)
+    item_grid = np.full((n_users, max(width, 1)), -1, dtype=np.int64)
     hit_grid = np.zeros(item_grid.shape, dtype=bool)
     item_grid[rec_user, pos] = rec_item
     hit_grid[rec_user, pos] = found
-    return RankedLists(users=user_codes.to_numpy(), items=item_grid, hits=hit_grid,
-                       n_truth=np.bincount(true_user, minlength=len(user_codes)),
-                       lengths=np.bincount(rec_user, minlength=len(user_codes)),
-                       item_ids=items.to_numpy(), k=max(width, 1))
+    return RankedLists(users=user_ids[common], items=item_grid, hits=hit_grid,
+                       n_truth=np.bincount(true_keys // n_items, minlength=n_users),
+                       lengths=np.bincount(rec_user, minlength=n_users),
+                       item_ids=item_ids, k=max(width, 1))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #8a4dd39f
+# %% ../nbs/10b_recommend_metrics.ipynb #399844c1
 def _precision(lists: RankedLists) -> float:
     return float(np.mean(lists.hits.sum(axis=1) / lists.k)) if len(lists.users) else 0.0
 
@@ -143,7 +172,7 @@ def _auc(lists: RankedLists) -> float:
     below = np.where(lists.hits, negatives[:, None] - (pos - above_hits), 0).sum(axis=1)
     return float(np.mean(below[ok] / (positives[ok] * negatives[ok])))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #da5b6de0
+# %% ../nbs/10b_recommend_metrics.ipynb #993191cd
 def _coverage(lists: RankedLists, train: pd.DataFrame) -> float:
     if train is None:
         raise ValueError("catalog_coverage needs `train` (the training interactions).")
@@ -223,7 +252,7 @@ def _kendall_tau(reference: pd.DataFrame, other: pd.DataFrame, k: int | None) ->
         return float("nan")
     return float(np.mean((concordant[ok] - discordant[ok]) / pairs[ok]))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #6eea7eb1
+# %% ../nbs/10b_recommend_metrics.ipynb #42370431
 def _metric(name: str, compute, needs: str | None = None, full_lists: bool = False):
     "A public metric with the shared signature built from an array `compute` function."
     def metric(
@@ -277,7 +306,7 @@ RANKING_METRICS = {f.__name__: f for f in (
     precision_at_k, recall_at_k, ndcg_at_k, map_at_k, mrr, hit_rate_at_k, auc,
     catalog_coverage, novelty, diversity, kendall_tau)}
 
-# %% ../nbs/10b_recommend_metrics.ipynb #8a8a2def
+# %% ../nbs/10b_recommend_metrics.ipynb #4e270f0e
 _ACCURACY = {"precision_at_k": _precision, "recall_at_k": _recall, "ndcg_at_k": _ndcg,
              "map_at_k": _map, "mrr": _mrr, "hit_rate_at_k": _hit_rate}
 DEFAULT_METRICS = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",
