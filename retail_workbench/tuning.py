@@ -6,7 +6,7 @@
 __all__ = ['WORLD_SIZES', 'FAMILIES', 'RECOMMENDER_K', 'RECOMMENDER_DEFAULTS', 'FORECAST_HORIZON', 'FORECASTER_DEFAULTS',
            'ensure_world', 'Family', 'get_family', 'best_params_path', 'load_best_params', 'TuningResult', 'tune']
 
-# %% ../nbs/42_tuning.ipynb #4792fa20
+# %% ../nbs/42_tuning.ipynb #948b1355
 import json
 import time
 from dataclasses import dataclass, field
@@ -20,7 +20,7 @@ from .core import (DATE_COL, ITEM_COL, USER_COL, ConfigError, SourceNotFoundErro
                                    get_logger, get_settings, get_workspace, progress)
 from .registry import GateConfig
 
-# %% ../nbs/42_tuning.ipynb #279cf12a
+# %% ../nbs/42_tuning.ipynb #53d0c632
 WORLD_SIZES = {
     "full": dict(n_users=2500, n_items=400, n_days=240, n_stores=2, n_sales_items=8),
     "quick": dict(n_users=400, n_items=80, n_days=120, n_stores=1, n_sales_items=3),
@@ -43,7 +43,7 @@ def ensure_world(
             store.write(world.tables[table], table=table, source=source)
     return {table: store.latest(table) for table in needed}
 
-# %% ../nbs/42_tuning.ipynb #c617dce2
+# %% ../nbs/42_tuning.ipynb #d995e726
 @dataclass
 class Family:
     "What the continuous-training loop needs to know about one model family."
@@ -61,7 +61,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {}
 
-# %% ../nbs/42_tuning.ipynb #64770943
+# %% ../nbs/42_tuning.ipynb #5d399d13
 RECOMMENDER_K = 10
 
 def _recommender_split(snapshots: dict, quick: bool = False) -> dict:
@@ -127,7 +127,7 @@ FAMILIES["recommender"] = Family(
     _recommender_space, _recommender_onnx, ("interactions", "catalog", "customers"),
     quick={"epochs": 5})
 
-# %% ../nbs/42_tuning.ipynb #e6d2d617
+# %% ../nbs/42_tuning.ipynb #eaf59558
 FORECAST_HORIZON = 14
 
 def _forecaster_split(snapshots: dict, quick: bool = False) -> dict:
@@ -187,7 +187,7 @@ def get_family(
         raise ConfigError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}.")
     return FAMILIES[name]
 
-# %% ../nbs/42_tuning.ipynb #d816f3d2
+# %% ../nbs/42_tuning.ipynb #775b502a
 def best_params_path(
     family: str,  # family name
 ) -> Path:
@@ -258,8 +258,8 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = storage or get_settings().optuna_storage
     study_name = study_name or family
-    snapshots = ensure_world(quick=quick)
-    data = spec.split({t: snapshots[t] for t in snapshots}, quick)
+    snapshots = ensure_world(quick=quick) if spec.tables else {}
+    data = spec.split(snapshots, quick)
     metric = spec.gate.metric
     study = optuna.create_study(storage=storage, study_name=study_name, load_if_exists=True,
                                 direction=spec.gate.direction,
