@@ -8,6 +8,8 @@ Usage: python benchmarks/bench_store_weekly.py [--rows N]
 """
 import argparse
 import json
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +78,12 @@ def side_pandas(path: str, window_days: int) -> dict:
     return out
 
 
+def _cpu_seconds() -> float:
+    "CPU time of this process, all threads (the machine may be shared, so wall time is noisy)."
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_side(side: str, path: str, window_days: int) -> dict:
     "Run one side in this process, measuring time and peak memory growth; JSON-ready."
     from _common import PeakMemory
@@ -86,13 +94,13 @@ def run_side(side: str, path: str, window_days: int) -> dict:
 
     function = side_duckdb if side == "duckdb" else side_pandas
     with PeakMemory() as memory:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
         result = function(path, window_days)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     totals = {name: {"rows": len(table),
                      **{c: float(table[c].sum()) for c in [*EVENT_NAMES.values(), "units"]}}
               for name, table in result.items()}
-    return {"seconds": seconds, "peak_mib": memory.peak_mib, "totals": totals}
+    return {"seconds": seconds, "cpu_s": cpu, "peak_mib": memory.peak_mib, "totals": totals}
 
 
 def main():
@@ -101,6 +109,7 @@ def main():
     parser.add_argument("--window-days", type=int, default=90)
     parser.add_argument("--side", choices=["duckdb", "pandas"])
     parser.add_argument("--path")
+    parser.add_argument("--fresh", action="store_true", help="Regenerate the cached data.")
     args = parser.parse_args()
     if args.side:
         print(json.dumps(run_side(args.side, args.path, args.window_days)))
@@ -108,10 +117,15 @@ def main():
 
     from _common import record
 
+    cached = Path(tempfile.gettempdir()) / f"rwb_bench_store_weekly_{args.rows}.parquet"
     with tempfile.TemporaryDirectory() as folder:
-        path, facts = make_snapshot(args.rows, Path(folder))
+        if cached.exists() and not args.fresh:
+            path, facts = str(cached), {"rows": args.rows, "generate_and_store_s": "cached"}
+        else:
+            path, facts = make_snapshot(args.rows, Path(folder))
+            shutil.copyfile(path, cached)
         print(f"interactions: {facts['rows']:,} rows ({facts['generate_and_store_s']} s to make "
-              f"and store)", flush=True)
+              f"and store; cached at {cached})", flush=True)
         measured = {}
         for side in ("duckdb", "pandas"):
             done = subprocess.run([sys.executable, __file__, "--side", side, "--path", path,
@@ -122,7 +136,8 @@ def main():
                 raise SystemExit(f"{side} side failed")
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             measured[side] = json.loads(lines[-1])
-            print(f"{side}: {measured[side]['seconds']:.2f} s, "
+            print(f"{side}: {measured[side]['seconds']:.2f} s wall, "
+                  f"{measured[side]['cpu_s']:.2f} s CPU, "
                   f"peak +{measured[side]['peak_mib']:.0f} MiB", flush=True)
     same = measured["duckdb"]["totals"] == measured["pandas"]["totals"]
     if not same:
@@ -136,6 +151,9 @@ def main():
            duckdb_s=round(duck["seconds"], 2),
            pandas_s=round(pand["seconds"], 2),
            speedup_duckdb_vs_pandas=round(pand["seconds"] / duck["seconds"], 2),
+           duckdb_cpu_s=round(duck["cpu_s"], 2),
+           pandas_cpu_s=round(pand["cpu_s"], 2),
+           cpu_ratio_pandas_over_duckdb=round(pand["cpu_s"] / duck["cpu_s"], 2),
            duckdb_peak_mib=round(duck["peak_mib"], 1),
            pandas_peak_mib=round(pand["peak_mib"], 1),
            memory_ratio_pandas_over_duckdb=round(pand["peak_mib"] / max(duck["peak_mib"], 1.0), 2),
