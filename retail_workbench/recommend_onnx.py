@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['OPSET', 'IR_VERSION', 'build_scorer_graph', 'to_onnx', 'OnnxRecommender']
 
-# %% ../nbs/10c_recommend_onnx.ipynb #e3d2db3f
+# %% ../nbs/10c_recommend_onnx.ipynb #72b732d9
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +15,30 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .core import ConfigError, ITEM_COL, NotFittedError, RANK_COL, SCORE_COL, USER_COL
 
-# %% ../nbs/10c_recommend_onnx.ipynb #7138632d
+# %% ../nbs/10c_recommend_onnx.ipynb #1aba2bd4
 OPSET = 18
 IR_VERSION = 9
 _LOWEST = float(np.finfo(np.float32).min)
+
+def _fold_in_branch() -> onnx.GraphProto:
+    "Subgraph: the fold-in correction of each user's vector (zero for users not folded in)."
+    node = helper.make_node
+    nodes = [
+        node("Mul", ["history", "alpha"], ["target"]),
+        node("MatMul", ["u_feat", "items_t"], ["start_scores"]),
+        node("Sub", ["target", "start_scores"], ["residual"]),
+        node("MatMul", ["residual", "items"], ["projected"]),
+        node("MatMul", ["projected", "fold_in"], ["delta"]),
+        node("Mul", ["delta", "fold_f"], ["delta_then"]),
+    ]
+    out = [helper.make_tensor_value_info("delta_then", TensorProto.FLOAT, None)]
+    return helper.make_graph(nodes, "fold_in", [], out)
+
+def _no_fold_in_branch() -> onnx.GraphProto:
+    "Subgraph: zeros shaped like the users' vectors."
+    nodes = [helper.make_node("Sub", ["u_start", "u_start"], ["delta_else"])]
+    out = [helper.make_tensor_value_info("delta_else", TensorProto.FLOAT, None)]
+    return helper.make_graph(nodes, "no_fold_in", [], out)
 
 def build_scorer_graph(
     user_embeddings: np.ndarray,   # (n_users, d) learned user vectors
@@ -64,19 +84,18 @@ def build_scorer_graph(
         node("MatMul", ["user_features", "feature_biases"], ["b_feat2"]),
         node("Squeeze", ["b_feat2", "axis1"], ["b_feat"]),
         node("Add", ["u_known", "u_feat"], ["u_start"]),
-        # fold-in: delta = (alpha * history - u_feat V^T) V P, applied to new users with events
-        node("Mul", ["history", "alpha"], ["target"]),
-        node("MatMul", ["u_feat", "items_t"], ["start_scores"]),
-        node("Sub", ["target", "start_scores"], ["residual"]),
-        node("MatMul", ["residual", "items"], ["projected"]),
-        node("MatMul", ["projected", "fold_in"], ["delta"]),
+        # fold-in: delta = (alpha * history - u_feat V^T) V P, for new users with events; an `If`
+        # skips it (two passes over the items) when the batch has no such user
         node("Equal", ["user_index", "new_index"], ["is_new"]),
         node("ReduceMax", ["history", "axis1"], ["most"], keepdims=0),
         node("Greater", ["most", "zero"], ["has_events"]),
         node("And", ["is_new", "has_events"], ["fold"]),
         node("Unsqueeze", ["fold", "axis1"], ["fold2"]),
         node("Cast", ["fold2"], ["fold_f"], to=TensorProto.FLOAT),
-        node("Mul", ["delta", "fold_f"], ["delta_used"]),
+        node("ReduceMax", ["fold_f"], ["any_fold_f"], keepdims=0),
+        node("Greater", ["any_fold_f", "zero"], ["any_fold"]),
+        node("If", ["any_fold"], ["delta_used"], then_branch=_fold_in_branch(),
+             else_branch=_no_fold_in_branch()),
         node("Add", ["u_start", "delta_used"], ["user_vectors"]),
         node("Add", ["b_known", "b_feat"], ["user_bias"]),
         node("Unsqueeze", ["user_bias", "axis1"], ["user_bias2"]),
@@ -103,7 +122,7 @@ def build_scorer_graph(
     onnx.checker.check_model(model)
     return model
 
-# %% ../nbs/10c_recommend_onnx.ipynb #110a4a7b
+# %% ../nbs/10c_recommend_onnx.ipynb #585f79b5
 def to_onnx(model) -> onnx.ModelProto:
     "The ONNX scorer of a fitted `LightFMRecommender`."
     if not hasattr(model, "model_"):
