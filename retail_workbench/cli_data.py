@@ -3,14 +3,14 @@
 # %% auto #0
 __all__ = ['loader_options', 'register']
 
-# %% ../nbs/90_cli_data.ipynb #9f48dcc7
+# %% ../nbs/90_cli_data.ipynb #bc0a7ac4
 import json
 
 import typer
 
 from .core import ConfigError
 
-# %% ../nbs/90_cli_data.ipynb #c3ecc004
+# %% ../nbs/90_cli_data.ipynb #3d4da43e
 def _pairs(items: list[str] | None, option: str) -> dict:
     pairs = {}
     for item in items or []:
@@ -35,15 +35,15 @@ def loader_options(encoding: str | None, table: str | None, maps: list[str] | No
         options["defaults"] = _pairs(sets, "--set")
     return options
 
-# %% ../nbs/90_cli_data.ipynb #5f815d4f
+# %% ../nbs/90_cli_data.ipynb #f6fa245f
 def _echo_summary(summary: dict, stored: bool):
     head = f"{summary['source']} ({summary['format']})"
     if stored:
         head += f" -> {summary['snapshot_id']}"
     typer.echo(head)
     for table, counts in summary["tables"].items():
-        line = (f"  {table:<13} {counts['rows_in']:>10,} rows in  {counts['rows_clean']:>10,} clean"
-                f"  {counts['rows_quarantined']:>10,} quarantined")
+        line = (f"  {table:<13} {counts['rows_in']:>10,} rows in  "
+                f"{counts['rows_clean']:>10,} clean  {counts['rows_quarantined']:>10,} quarantined")
         if stored and counts.get("quarantine_id"):
             line += f"  (quarantine {counts['quarantine_id']})"
         typer.echo(line)
@@ -52,7 +52,7 @@ def _echo_summary(summary: dict, stored: bool):
             typer.echo(f"      {problem['rule']:<20} {problem['count']:>10,}  "
                        f"{problem['description']} ({action})")
 
-# %% ../nbs/90_cli_data.ipynb #7a31b10d
+# %% ../nbs/90_cli_data.ipynb #aa9bbd88
 _FORMAT = typer.Option(..., "--format", "-f", help="Source format, e.g. online_retail, movielens.")
 _JSON = typer.Option(False, "--json", help="Print the summary as JSON.")
 _ENCODING = typer.Option(None, "--encoding", help="Text encoding of CSV files, e.g. latin-1.")
@@ -82,7 +82,8 @@ def register(app: typer.Typer):
                          format_name: str = _FORMAT, as_json: bool = _JSON,
                          encoding: str = _ENCODING, table: str = _TABLE,
                          maps: list[str] = _MAP, sets: list[str] = _SET,
-                         strict: bool = typer.Option(False, help="Exit 1 if any row is rejected.")):
+                         strict: bool = typer.Option(False,
+                                                     help="Exit 1 if any row is rejected.")):
         "Load PATH and report what verification would keep and quarantine; store nothing."
         from retail_workbench.ingest import check_source_tables
         options = loader_options(encoding, table, maps, sets)

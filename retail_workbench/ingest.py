@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['SourceCheck', 'check_source_tables', 'ingest']
 
-# %% ../nbs/03a_ingest.ipynb #9e18bed6
+# %% ../nbs/03a_ingest.ipynb #e67c6e33
 from dataclasses import dataclass
 
 import pandas as pd
@@ -12,7 +12,7 @@ from .core import ConfigError, get_logger, progress
 from .loaders import get_loader
 from .verify import RULES, VerifyResult, verify
 
-# %% ../nbs/03a_ingest.ipynb #313b5973
+# %% ../nbs/03a_ingest.ipynb #48805d9b
 _TABLE_ORDER = ("catalog", "customers", "interactions", "search_impressions", "sales")
 
 @dataclass
@@ -58,7 +58,8 @@ def check_source_tables(
         tables = loader(source, **options)
     except TypeError as err:
         if "unexpected keyword" in str(err):
-            raise ConfigError(f"format {format!r} does not take option(s) {sorted(options)}: {err}",
+            raise ConfigError(f"format {format!r} does not take option(s) {sorted(options)}: "
+                              f"{err}",
                               hint="See the loader's documentation for its options.") from None
         raise
     order = sorted(tables, key=lambda t: _TABLE_ORDER.index(t) if t in _TABLE_ORDER else 99)
@@ -72,7 +73,7 @@ def check_source_tables(
     main = loader.main_table if loader.main_table in results else order[0]
     return SourceCheck(str(source), format, main, {t: results[t] for t in tables})
 
-# %% ../nbs/03a_ingest.ipynb #f160e08b
+# %% ../nbs/03a_ingest.ipynb #35ef8557
 def ingest(
     source,                     # local path or fsspec URI
     format: str,                # a key of `LOADERS`

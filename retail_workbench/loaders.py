@@ -6,7 +6,7 @@ __all__ = ['LOADERS', 'ONLINE_RETAIL_COLUMNS', 'NON_PRODUCT_CODES', 'RETAILROCKE
            'require_columns', 'id_text', 'parse_source_dates', 'load_online_retail', 'load_movielens', 'load_m5',
            'load_retailrocket', 'load_complete_journey', 'load_generic', 'load']
 
-# %% ../nbs/03_loaders.ipynb #b5a4cbab
+# %% ../nbs/03_loaders.ipynb #ea5aee87
 import difflib
 import posixpath
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from retail_workbench.core import (
 )
 from .schema import closest_column, parse_datetimes
 
-# %% ../nbs/03_loaders.ipynb #fbcc6ba1
+# %% ../nbs/03_loaders.ipynb #10f2699e
 def _is_uri(source) -> bool:
     return "://" in str(source)
 
@@ -72,7 +72,7 @@ def glob_source(folder, pattern: str) -> list[str]:
         return sorted(f"{protocol}://{p}" for p in fs.glob(posixpath.join(path, pattern)))
     return sorted(str(p) for p in Path(folder).expanduser().glob(pattern))
 
-# %% ../nbs/03_loaders.ipynb #28bdfbe4
+# %% ../nbs/03_loaders.ipynb #6dd35197
 _CSV = (".csv", ".txt", ".tsv", ".data", ".user", ".item", ".gz")
 _EXCEL = (".xlsx", ".xlsm", ".xls")
 _PARQUET = (".parquet", ".pq")
@@ -104,7 +104,8 @@ def read_table(
                         hint="Pass the file's encoding, e.g. encoding='latin-1' "
                              "(CLI: --encoding latin-1), or re-save it as UTF-8.") from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{source} is empty.", hint="Point at a file with a header and rows.") from None
+        raise DataError(f"{source} is empty.",
+                        hint="Point at a file with a header and rows.") from None
     except pd.errors.ParserError as err:
         raise DataError(f"{source} is not a well-formed {kind.upper()} file: {err}",
                         hint="Check the delimiter and quoting, or convert the file.") from None
@@ -112,12 +113,12 @@ def read_table(
         if isinstance(err, FileNotFoundError):
             raise SourceNotFoundError(f"{source} does not exist.") from None
         raise DataError(f"cannot read {source} as {kind}: {err}",
-                        hint="Check that the file is really a {kind} file.".format(kind=kind)) from None
+                        hint=f"Check that the file is really a {kind} file.") from None
     if len(df) == 0:
         raise DataError(f"{source} has no data rows.", hint="Point at a file with rows to load.")
     return df
 
-# %% ../nbs/03_loaders.ipynb #aae97de7
+# %% ../nbs/03_loaders.ipynb #14b0868a
 @dataclass(frozen=True)
 class Loader:
     "A source format: how to read it into canonical tables."
@@ -151,7 +152,7 @@ def get_loader(
     raise UnknownFormatError(f"unknown format {name!r}.{guess}",
                              hint=f"Known formats: {', '.join(sorted(LOADERS))}.")
 
-# %% ../nbs/03_loaders.ipynb #65957f58
+# %% ../nbs/03_loaders.ipynb #1c28d78f
 ONLINE_RETAIL_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
                          "UnitPrice", "CustomerID", "Country")
 _ONLINE_RETAIL_II = {"Invoice": "InvoiceNo", "Price": "UnitPrice", "Customer ID": "CustomerID"}
@@ -172,9 +173,11 @@ def require_columns(df: pd.DataFrame, columns, source: str):
     for column in missing:
         guess = closest_column(column, extra)
         parts.append(f"'{column}'" + (f" (did you mean '{guess}'?)" if guess else ""))
-    raise SchemaError(f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(parts)}; "
+    plural = "s" if len(missing) > 1 else ""
+    raise SchemaError(f"{source}: missing column{plural} {', '.join(parts)}; "
                       f"found {list(map(str, df.columns))}.",
-                      hint="Rename the column in the file, or use the generic loader with a mapping.")
+                      hint="Rename the column in the file, or use the generic loader with a "
+                           "mapping.")
 
 def id_text(values: pd.Series) -> pd.Series:
     "Ids as strings without a trailing `.0` (CSV readers turn integer ids with gaps into floats)."
@@ -193,15 +196,15 @@ def parse_source_dates(values: pd.Series, source: str, column: str) -> pd.Series
     failed = parsed.isna() & values.notna()
     if failed.sum() > 0.5 * max(values.notna().sum(), 1):
         examples = values[failed].astype("str").unique()[:3].tolist()
-        raise DataError(f"{source}, column '{column}': {int(failed.sum())} of {len(values)} values are "
-                        f"not dates (e.g. {examples}).",
-                        hint="Expected dates like '2010-12-01 08:26:00' or '12/1/2010 8:26'; check "
-                             "that the right column is mapped.")
+        raise DataError(f"{source}, column '{column}': {int(failed.sum())} of {len(values)} "
+                        f"values are not dates (e.g. {examples}).",
+                        hint="Expected dates like '2010-12-01 08:26:00' or '12/1/2010 8:26'; "
+                             "check that the right column is mapped.")
     if failed.any():  # a few bad ones: keep the text so `verify` quarantines them with the reason
         return values.where(failed, parsed.astype("str"))
     return parsed
 
-# %% ../nbs/03_loaders.ipynb #965889b8
+# %% ../nbs/03_loaders.ipynb #64e8da40
 def _online_retail_customers(interactions: pd.DataFrame) -> pd.DataFrame:
     known = interactions[interactions[USER_COL].notna() & interactions[TS_COL].notna()]
     if not pd.api.types.is_datetime64_any_dtype(known[TS_COL]):
@@ -238,7 +241,7 @@ def load_online_retail(
     quantity = pd.to_numeric(raw["Quantity"], errors="coerce")
     if quantity.isna().all():
         raise DataError(f"{source}, column 'Quantity': no value is a number.",
-                        hint="Check that the file is Online Retail and the column holds quantities.")
+                        hint="Check that the file is Online Retail (quantities in Quantity).")
     interactions = pd.DataFrame({
         USER_COL: id_text(raw["CustomerID"]),
         ITEM_COL: code,
@@ -258,7 +261,7 @@ def load_online_retail(
         tables["customers"] = _online_retail_customers(interactions)
     return tables
 
-# %% ../nbs/03_loaders.ipynb #803f2ae1
+# %% ../nbs/03_loaders.ipynb #c7599b7a
 _ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
                   "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
                   "Romance", "Sci-Fi", "Thriller", "War", "Western")
@@ -281,8 +284,8 @@ def _ml100k(folder: str) -> dict:
     tables = {"interactions": interactions}
     users_path = join_source(folder, "u.user")
     if source_exists(users_path):
-        users = read_table(users_path, sep="|", header=None,
-                           names=["user", "age", "gender", "occupation", "zip"], dtype={"zip": "str"})
+        users = read_table(users_path, sep="|", header=None, dtype={"zip": "str"},
+                           names=["user", "age", "gender", "occupation", "zip"])
         first = _first_seen(interactions)
         tables["customers"] = pd.DataFrame({
             USER_COL: users["user"], FIRST_SEEN_COL: users["user"].map(first).to_numpy(),
@@ -337,8 +340,9 @@ def load_movielens(
         return _ml100k(source[: -len("u.data")] or ".")
     return _ml_latest(source)
 
-# %% ../nbs/03_loaders.ipynb #4a8a4fac
-@register_loader("m5", "sales", "M5 forecasting: wide sales_train_*.csv + calendar.csv + sell_prices.csv")
+# %% ../nbs/03_loaders.ipynb #af68623c
+@register_loader("m5", "sales",
+                 "M5 forecasting: wide sales_train_*.csv + calendar.csv + sell_prices.csv")
 def load_m5(
     source,  # folder holding the three files, or the sales_train_*.csv inside it
 ) -> dict:
@@ -365,7 +369,8 @@ def load_m5(
     if not day_columns:
         raise SchemaError(f"{sales_path}: no day columns d_1..d_N.",
                           hint="Use the wide M5 sales_train_*.csv file.")
-    keys = [c for c in ("item_id", "dept_id", "cat_id", "store_id", "state_id") if c in wide.columns]
+    keys = [c for c in ("item_id", "dept_id", "cat_id", "store_id", "state_id")
+            if c in wide.columns]
     long = wide[keys + day_columns].melt(id_vars=keys, var_name="d", value_name=UNITS_COL)
     long = long.merge(calendar, on="d", how="left", validate="many_to_one")
     long = long.merge(prices, on=["store_id", "item_id", "wm_yr_wk"], how="left",
@@ -386,11 +391,12 @@ def load_m5(
     return {"sales": sales.sort_values([STORE_COL, ITEM_COL, DATE_COL], kind="stable")
             .reset_index(drop=True)}
 
-# %% ../nbs/03_loaders.ipynb #8b21967d
+# %% ../nbs/03_loaders.ipynb #a5f7fbe9
 RETAILROCKET_EVENTS = {"view": EVENT_VIEW, "addtocart": EVENT_ADD_TO_CART,
                        "transaction": EVENT_ORDER}
 
-@register_loader("retailrocket", "interactions", "RetailRocket events.csv (view/addtocart/transaction)")
+@register_loader("retailrocket", "interactions",
+                 "RetailRocket events.csv (view/addtocart/transaction)")
 def load_retailrocket(
     source,  # events.csv, or the folder holding it
 ) -> dict:
@@ -409,7 +415,7 @@ def load_retailrocket(
         SESSION_COL: events["transactionid"], VALUE_COL: 1.0,
     })}
 
-# %% ../nbs/03_loaders.ipynb #b53259d4
+# %% ../nbs/03_loaders.ipynb #cabd9837
 def _cj_file(folder: str, name: str) -> str | None:
     for pattern in (f"completejourney_{name}*.parquet", f"{name}*.parquet",
                     f"completejourney_{name}*.csv", f"{name}*.csv"):
@@ -429,7 +435,8 @@ def load_complete_journey(
         folder, transactions_path = source, _cj_file(source, "transactions")
         if transactions_path is None:
             raise DataError(f"{source} holds no Complete Journey transactions file.",
-                            hint="Expected completejourney_transactions*.parquet or transactions*.csv.")
+                            hint="Expected completejourney_transactions*.parquet or "
+                                 "transactions*.csv.")
     else:
         transactions_path = source
         folder = posixpath.dirname(source) if _is_uri(source) else str(Path(source).parent)
@@ -477,7 +484,7 @@ def load_complete_journey(
             **{c: people[c] for c in people.columns if c != "household_id"}})
     return tables
 
-# %% ../nbs/03_loaders.ipynb #944bf14b
+# %% ../nbs/03_loaders.ipynb #e8a627d9
 @register_loader("generic", "interactions", "any CSV/XLSX/parquet file with a column mapping")
 def load_generic(
     source,                      # file: .csv, .xlsx or .parquet
@@ -501,7 +508,7 @@ def load_generic(
             df[column] = value
     return {table: df}
 
-# %% ../nbs/03_loaders.ipynb #d6526ce4
+# %% ../nbs/03_loaders.ipynb #79691813
 def load(
     source,        # local path or fsspec URI
     format: str,   # a key of `LOADERS`

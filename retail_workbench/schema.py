@@ -4,7 +4,7 @@
 __all__ = ['COLUMN_KINDS', 'NULLABLE_COLUMNS', 'SCHEMAS', 'parse_datetimes', 'coerce_column', 'closest_column', 'check_columns',
            'conform']
 
-# %% ../nbs/01_schema.ipynb #3123ad66
+# %% ../nbs/01_schema.ipynb #218ec8f8
 import difflib
 
 import numpy as np
@@ -13,12 +13,12 @@ import pandera.pandas as pa
 
 from retail_workbench.core import (
     ADDED_COL, BRAND_COL, CANONICAL_TABLES, CATEGORY_COL, CLICKED_COL, DATE_COL, EVENT_COL, EVENTS,
-    FIRST_SEEN_COL, IMAGE_COL, ITEM_COL, ORDERED_COL, POSITION_COL, PRICE_COL, PROMO_COL, QUERY_COL,
-    REGION_COL, SESSION_COL, STORE_COL, TITLE_COL, TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL,
+    FIRST_SEEN_COL, IMAGE_COL, ITEM_COL, ORDERED_COL, POSITION_COL, PRICE_COL, PROMO_COL,
+    QUERY_COL, REGION_COL, SESSION_COL, STORE_COL, TITLE_COL, TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL,
     VALUE_COL, SchemaError,
 )
 
-# %% ../nbs/01_schema.ipynb #bbc9d6a5
+# %% ../nbs/01_schema.ipynb #de034228
 COLUMN_KINDS = {
     USER_COL: "id", ITEM_COL: "id", SESSION_COL: "id", STORE_COL: "id",
     TS_COL: "datetime", VALID_FROM_COL: "datetime", FIRST_SEEN_COL: "datetime", DATE_COL: "date",
@@ -37,7 +37,7 @@ NULLABLE_COLUMNS = {
     "customers": {REGION_COL},
 }
 
-# %% ../nbs/01_schema.ipynb #3e43f48a
+# %% ../nbs/01_schema.ipynb #cca043bd
 def _is_id_dtype(series: pd.Series) -> bool:
     return pd.api.types.is_integer_dtype(series) or pd.api.types.is_string_dtype(series)
 
@@ -80,11 +80,11 @@ def _table_schema(table: str) -> pa.DataFrameSchema:
 
 SCHEMAS = {table: _table_schema(table) for table in CANONICAL_TABLES}
 
-# %% ../nbs/01_schema.ipynb #94b2f17f
+# %% ../nbs/01_schema.ipynb #c86fa445
 _NS_RANGE = (pd.Timestamp.min.as_unit("us"), pd.Timestamp.max.as_unit("us"))
 
 def _as_ns(values: pd.Series) -> pd.Series:
-    "Naive datetimes as `datetime64[ns]`; values outside its range (years < 1677 or > 2262) become NaT."
+    "Naive datetimes as `datetime64[ns]`; values outside its range (1677..2262) become NaT."
     if values.dtype != "datetime64[ns]":
         values = values.where((values >= _NS_RANGE[0]) & (values <= _NS_RANGE[1]))
     return values.astype("datetime64[ns]")
@@ -112,7 +112,7 @@ def parse_datetimes(
         parsed[todo] = pd.to_datetime(text[todo], errors="coerce", format=fmt, utc=True)
     return _as_ns(parsed.dt.tz_localize(None))
 
-# %% ../nbs/01_schema.ipynb #df0d6675
+# %% ../nbs/01_schema.ipynb #1bebc9a0
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -164,7 +164,7 @@ def coerce_column(
         return numbers
     return numbers.astype("float64")
 
-# %% ../nbs/01_schema.ipynb #31112fa8
+# %% ../nbs/01_schema.ipynb #f3199357
 def _normal(name: str) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
@@ -179,13 +179,13 @@ def closest_column(
     close = difflib.get_close_matches(_normal(wanted), list(by_normal), n=1, cutoff=0.6)
     return by_normal[close[0]] if close else None
 
-# %% ../nbs/01_schema.ipynb #be898cb3
+# %% ../nbs/01_schema.ipynb #d42defd7
 def check_columns(
     df: pd.DataFrame,   # frame to check
     table: str,         # canonical table name
     source: str = "",   # file or URI the frame came from, for the message
 ):
-    "Raise `SchemaError` naming every missing canonical column of `table` and its likely misspelling."
+    "Raise `SchemaError` naming each missing canonical column of `table` and its likely misspelling."
     if table not in CANONICAL_TABLES:
         raise SchemaError(f"unknown table {table!r}.",
                           hint=f"Use one of {', '.join(CANONICAL_TABLES)}.")
@@ -205,11 +205,11 @@ def check_columns(
         f"{', '.join(parts)}; found {list(map(str, df.columns))}.",
         hint="Rename the columns or pass a column mapping (generic loader `mapping=`).")
 
-# %% ../nbs/01_schema.ipynb #f6cdff99
+# %% ../nbs/01_schema.ipynb #bd49fc93
 def conform(
     df: pd.DataFrame,          # frame with (at least) the canonical columns of `table`
     table: str,                # canonical table name, e.g. "interactions"
-    errors: str = "raise",     # "raise": SchemaError on unconvertible values; "coerce": make them NA
+    errors: str = "raise",     # "raise": SchemaError on bad values; "coerce": make them NA
     source: str = "",          # file or URI the frame came from, for messages
 ) -> pd.DataFrame:
     "`df` with canonical columns coerced to their types; extra columns are kept after them."

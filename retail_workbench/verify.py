@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CHECKS', 'RULES', 'Rule', 'VerifyResult', 'verify']
 
-# %% ../nbs/02_verify.ipynb #c156a129
+# %% ../nbs/02_verify.ipynb #6ed983d8
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -11,13 +11,15 @@ import numpy as np
 import pandas as pd
 
 from retail_workbench.core import (
-    ADDED_COL, CANONICAL_TABLES, CLICKED_COL, ORDERED_COL, CATEGORY_COL, DATE_COL, EVENT_COL, EVENTS, FIRST_SEEN_COL, IMAGE_COL, ITEM_COL,
+    ADDED_COL, CANONICAL_TABLES, CLICKED_COL, ORDERED_COL, CATEGORY_COL, DATE_COL, EVENT_COL,
+    EVENTS, FIRST_SEEN_COL, IMAGE_COL, ITEM_COL,
     POSITION_COL, PRICE_COL, PROMO_COL, QUERY_COL, SESSION_COL, STORE_COL, TITLE_COL, TS_COL,
     UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, ConfigError, SchemaError,
 )
-from .schema import COLUMN_KINDS, SCHEMAS, check_columns, conform
+from .schema import (COLUMN_KINDS, SCHEMAS, check_columns, coerce_column,
+                                     conform)
 
-# %% ../nbs/02_verify.ipynb #8f7683b4
+# %% ../nbs/02_verify.ipynb #0e32d5d0
 @dataclass(frozen=True)
 class Rule:
     "One declarative validation rule over the rows of a table."
@@ -34,7 +36,7 @@ class Rule:
             raise ConfigError(f"rule {self.name!r}: severity {self.severity!r} is not allowed.",
                               hint="Use 'error' or 'warn'.")
 
-# %% ../nbs/02_verify.ipynb #0a9a19aa
+# %% ../nbs/02_verify.ipynb #16627be7
 def _required(typed, rule, context):
     failing = np.zeros(len(typed), dtype=bool)
     for column in rule.columns:
@@ -115,7 +117,7 @@ CHECKS: dict[str, Callable] = {
     "freshness": _freshness, "flag": _flag, "expr": _expr, "custom": _custom,
 }
 
-# %% ../nbs/02_verify.ipynb #8878e3ed
+# %% ../nbs/02_verify.ipynb #3cf55de1
 def _required_rules(columns) -> list:
     return [Rule(f"{c}_required", "required", (c,), description=f"{c} is missing")
             for c in columns]
@@ -126,7 +128,8 @@ def _type_rules(table: str) -> list:
             for c in CANONICAL_TABLES[table]]
 
 def _in_catalog(column: str = ITEM_COL) -> Rule:
-    return Rule("item_in_catalog", "reference", (column,), {"table": "catalog", "column": ITEM_COL},
+    return Rule("item_in_catalog", "reference", (column,),
+                {"table": "catalog", "column": ITEM_COL},
                 description="item_id is not in the catalog")
 
 _POSITIVE = {"min": 0, "exclusive_min": True}
@@ -139,6 +142,8 @@ RULES: dict[str, list] = {
              description=f"event is not one of {', '.join(EVENTS)}"),
         Rule("value_positive", "range", (VALUE_COL,), {**_POSITIVE, "unless": "is_return"},
              description="quantity or rating is zero or negative and the row is not a return"),
+        Rule("price_type", "type", (PRICE_COL,), {"kind": "float"}, optional=True,
+             description="unit price is not a number"),
         Rule("price_positive", "range", (PRICE_COL,), _POSITIVE, optional=True,
              description="unit price is zero or negative"),
         Rule("non_product_code", "flag", ("is_non_product",), optional=True,
@@ -191,7 +196,7 @@ RULES: dict[str, list] = {
     ],
 }
 
-# %% ../nbs/02_verify.ipynb #6993e24f
+# %% ../nbs/02_verify.ipynb #7daebae1
 @dataclass
 class VerifyResult:
     "Outcome of `verify`: clean rows, quarantined rows with reasons, and a per-rule report."
@@ -226,7 +231,7 @@ class VerifyResult:
         return (f"VerifyResult({self.table!r}: {self.rows_in} rows in, {self.rows_clean} clean, "
                 f"{self.rows_quarantined} quarantined)")
 
-# %% ../nbs/02_verify.ipynb #f629c029
+# %% ../nbs/02_verify.ipynb #55447943
 _EXAMPLES = 3
 
 def _examples(raw: pd.DataFrame, failing: np.ndarray, columns) -> list:
@@ -269,7 +274,7 @@ def _label_rows(failures: list, bad: np.ndarray, n: int) -> tuple[np.ndarray, np
         reasons[rows[which.ravel() == k]] = "; ".join(r.description or r.name for r in rules)
     return names, reasons
 
-# %% ../nbs/02_verify.ipynb #3070b646
+# %% ../nbs/02_verify.ipynb #4463e83f
 def verify(
     df: pd.DataFrame,            # the table as loaded
     table: str,                  # canonical table name
@@ -278,7 +283,7 @@ def verify(
     now: pd.Timestamp | None = None,  # "now" for time rules; default the current UTC time
     source: str = "",            # file or URI, for messages
 ) -> VerifyResult:
-    "Check every row of `df` against `rules`; split it into clean rows and a quarantine with reasons."
+    "Check each row of `df` against `rules`; split it into clean rows and a quarantine with reasons."
     if not isinstance(df, pd.DataFrame):
         raise SchemaError(f"verify expects a pandas DataFrame, got {type(df).__name__}.")
     check_columns(df, table, source)
@@ -286,6 +291,9 @@ def verify(
     raw = df.reset_index(drop=True)
     typed = conform(raw, table, errors="coerce", source=source)
     now = pd.Timestamp.now("UTC").tz_localize(None) if now is None else pd.Timestamp(now)
+    for rule in rules:  # type rules on extra columns say which kind to coerce them to
+        if rule.kind == "type" and "kind" in rule.params and rule.columns[0] in typed.columns:
+            typed[rule.columns[0]] = coerce_column(raw[rule.columns[0]], rule.params["kind"])
     context = {"raw": raw, "reference": reference or {}, "now": now}
     n = len(raw)
     bad = np.zeros(n, dtype=bool)

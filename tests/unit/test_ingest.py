@@ -1,4 +1,4 @@
-"ingest: load -> verify -> snapshots; `rwb ingest` / `rwb validate`; nothing half-written on failure."
+"ingest: load, verify, snapshot; `rwb ingest` and `rwb validate`; nothing half-written on failure."
 import contextlib
 import io
 import json

@@ -88,8 +88,8 @@ def test_garbage_dates_fail_whole_file_or_quarantine_single_rows(tmp_path, retai
     with pytest.raises(DataError, match="column 'InvoiceDate': 3000 of 3000 values are not dates"):
         load(garbage, "online_retail")
     some = tmp_path / "some.csv"
-    retail_raw.assign(InvoiceDate=retail_raw["InvoiceDate"].where(retail_raw.index != 5,
-                                                                 "31/31/2010")).to_csv(some, index=False)
+    dates = retail_raw["InvoiceDate"].where(retail_raw.index != 5, "31/31/2010")
+    retail_raw.assign(InvoiceDate=dates).to_csv(some, index=False)
     interactions = load(some, "online_retail", customers=False)["interactions"]
     result = verify(interactions, "interactions")
     assert result.counts["ts_type"] == 1
@@ -158,3 +158,17 @@ def test_complete_journey_from_shared_data(shared_data):
     assert result.rows_in == result.rows_clean + result.rows_quarantined
     # a real finding: 222 lines buy 5 products that the products file does not list
     assert result.counts["item_in_catalog"] == 222
+
+
+def test_wrong_types_in_single_cells_are_quarantined_with_the_raw_value(tmp_path, retail_raw):
+    path = tmp_path / "types.csv"
+    bad = retail_raw.astype({"Quantity": "object", "UnitPrice": "object"})
+    bad.loc[0, "Quantity"] = "six"
+    bad.loc[1, "UnitPrice"] = "£3.39"
+    bad.to_csv(path, index=False)
+    result = verify(load(path, "online_retail")["interactions"], "interactions")
+    assert result.counts["value_type"] == 1 and result.counts["price_type"] == 1
+    quarantine = result.quarantine.set_index("_row")
+    assert quarantine.loc[0, "value"] == "six" and "value_type" in quarantine.loc[0, "_rules"]
+    assert quarantine.loc[1, "price"] == "£3.39" and "price_type" in quarantine.loc[1, "_rules"]
+    assert result.clean["price"].dtype == "float64"

@@ -24,7 +24,8 @@ def test_one_schema_per_canonical_table():
 
 def test_ids_accept_int64_and_strings_but_not_floats():
     SCHEMAS["interactions"].validate(_interactions())
-    SCHEMAS["interactions"].validate(_interactions(user_id=["a", "b", "c"], item_id=["x", "y", "x"]))
+    strings = _interactions(user_id=["a", "b", "c"], item_id=["x", "y", "x"])
+    SCHEMAS["interactions"].validate(strings)
     with pytest.raises(PanderaSchemaError):
         SCHEMAS["interactions"].validate(_interactions(user_id=[1.5, 2.0, 3.0]))
 
