@@ -172,3 +172,38 @@ def test_wrong_types_in_single_cells_are_quarantined_with_the_raw_value(tmp_path
     assert quarantine.loc[0, "value"] == "six" and "value_type" in quarantine.loc[0, "_rules"]
     assert quarantine.loc[1, "price"] == "£3.39" and "price_type" in quarantine.loc[1, "_rules"]
     assert result.clean["price"].dtype == "float64"
+
+
+class _Job:
+    def __init__(self, df):
+        self.df = df
+
+    def to_dataframe(self):
+        return self.df
+
+
+class _Client:
+    "Stands in for google.cloud.bigquery.Client: records the query, returns a frame."
+    def __init__(self, df):
+        self.df, self.queries = df, []
+
+    def query(self, sql):
+        self.queries.append(sql)
+        return _Job(self.df)
+
+
+def test_bigquery_source_with_a_client_and_without_the_package():
+    ratings = pd.read_csv(FIXTURES / "movielens" / "ml-latest-small" / "ratings.csv")
+    client = _Client(ratings)
+    tables = load("SELECT * FROM ml.ratings", "bigquery", client=client,
+                  mapping={"userId": "user_id", "movieId": "item_id", "timestamp": "ts",
+                           "rating": "value"}, defaults={"event": "rating", "session_id": None})
+    assert client.queries == ["SELECT * FROM ml.ratings"]
+    assert verify(tables["interactions"], "interactions").rows_clean == 8
+    with pytest.raises(DataError, match="returned no rows"):
+        load("SELECT 1", "bigquery", client=_Client(ratings.iloc[:0]))
+    try:
+        import google.cloud.bigquery  # noqa: F401
+    except ImportError:
+        with pytest.raises(DataError, match="needs the google-cloud-bigquery package"):
+            load("SELECT 1", "bigquery")
