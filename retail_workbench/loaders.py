@@ -6,7 +6,7 @@ __all__ = ['LOADERS', 'ONLINE_RETAIL_COLUMNS', 'NON_PRODUCT_CODES', 'RETAILROCKE
            'require_columns', 'id_text', 'parse_source_dates', 'load_online_retail', 'load_movielens', 'load_m5',
            'load_retailrocket', 'load_complete_journey', 'load_generic', 'apply_mapping', 'load_bigquery', 'load']
 
-# %% ../nbs/03_loaders.ipynb #a14759ad
+# %% ../nbs/03_loaders.ipynb #33c5b89c
 import difflib
 import posixpath
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from retail_workbench.core import (
 )
 from .schema import closest_column, parse_datetimes
 
-# %% ../nbs/03_loaders.ipynb #5adac7c9
+# %% ../nbs/03_loaders.ipynb #6b33ffbd
 def _is_uri(source) -> bool:
     return "://" in str(source)
 
@@ -72,7 +72,7 @@ def glob_source(folder, pattern: str) -> list[str]:
         return sorted(f"{protocol}://{p}" for p in fs.glob(posixpath.join(path, pattern)))
     return sorted(str(p) for p in Path(folder).expanduser().glob(pattern))
 
-# %% ../nbs/03_loaders.ipynb #cc260f13
+# %% ../nbs/03_loaders.ipynb #54c69757
 _CSV = (".csv", ".txt", ".tsv", ".data", ".user", ".item", ".gz")
 _EXCEL = (".xlsx", ".xlsm", ".xls")
 _PARQUET = (".parquet", ".pq")
@@ -118,7 +118,7 @@ def read_table(
         raise DataError(f"{source} has no data rows.", hint="Point at a file with rows to load.")
     return df
 
-# %% ../nbs/03_loaders.ipynb #7e099468
+# %% ../nbs/03_loaders.ipynb #4e763a7c
 @dataclass(frozen=True)
 class Loader:
     "A source format: how to read it into canonical tables."
@@ -152,7 +152,7 @@ def get_loader(
     raise UnknownFormatError(f"unknown format {name!r}.{guess}",
                              hint=f"Known formats: {', '.join(sorted(LOADERS))}.")
 
-# %% ../nbs/03_loaders.ipynb #eb11ed25
+# %% ../nbs/03_loaders.ipynb #a8f07a89
 ONLINE_RETAIL_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
                          "UnitPrice", "CustomerID", "Country")
 _ONLINE_RETAIL_II = {"Invoice": "InvoiceNo", "Price": "UnitPrice", "Customer ID": "CustomerID"}
@@ -204,7 +204,7 @@ def parse_source_dates(values: pd.Series, source: str, column: str) -> pd.Series
         return values.where(failed, parsed.astype("str"))
     return parsed
 
-# %% ../nbs/03_loaders.ipynb #7cc0888c
+# %% ../nbs/03_loaders.ipynb #cbc0d4c2
 def _online_retail_customers(interactions: pd.DataFrame) -> pd.DataFrame:
     known = interactions[interactions[USER_COL].notna() & interactions[TS_COL].notna()]
     if not pd.api.types.is_datetime64_any_dtype(known[TS_COL]):
@@ -261,7 +261,7 @@ def load_online_retail(
         tables["customers"] = _online_retail_customers(interactions)
     return tables
 
-# %% ../nbs/03_loaders.ipynb #cabe2feb
+# %% ../nbs/03_loaders.ipynb #3cdc2512
 _ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
                   "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
                   "Romance", "Sci-Fi", "Thriller", "War", "Western")
@@ -340,7 +340,7 @@ def load_movielens(
         return _ml100k(source[: -len("u.data")] or ".")
     return _ml_latest(source)
 
-# %% ../nbs/03_loaders.ipynb #8da34015
+# %% ../nbs/03_loaders.ipynb #c3ab025d
 @register_loader("m5", "sales",
                  "M5 forecasting: wide sales_train_*.csv + calendar.csv + sell_prices.csv")
 def load_m5(
@@ -391,7 +391,7 @@ def load_m5(
     return {"sales": sales.sort_values([STORE_COL, ITEM_COL, DATE_COL], kind="stable")
             .reset_index(drop=True)}
 
-# %% ../nbs/03_loaders.ipynb #d255d4f4
+# %% ../nbs/03_loaders.ipynb #3f8c600f
 RETAILROCKET_EVENTS = {"view": EVENT_VIEW, "addtocart": EVENT_ADD_TO_CART,
                        "transaction": EVENT_ORDER}
 
@@ -415,7 +415,7 @@ def load_retailrocket(
         SESSION_COL: events["transactionid"], VALUE_COL: 1.0,
     })}
 
-# %% ../nbs/03_loaders.ipynb #125f2b6d
+# %% ../nbs/03_loaders.ipynb #3fd54ff2
 def _cj_file(folder: str, name: str) -> str | None:
     for pattern in (f"completejourney_{name}*.parquet", f"{name}*.parquet",
                     f"completejourney_{name}*.csv", f"{name}*.csv"):
@@ -484,7 +484,7 @@ def load_complete_journey(
             **{c: people[c] for c in people.columns if c != "household_id"}})
     return tables
 
-# %% ../nbs/03_loaders.ipynb #26602492
+# %% ../nbs/03_loaders.ipynb #c03e1d21
 @register_loader("generic", "interactions", "any CSV/XLSX/parquet file with a column mapping")
 def load_generic(
     source,                      # file: .csv, .xlsx or .parquet
@@ -517,7 +517,7 @@ def apply_mapping(
             df[column] = value
     return df
 
-# %% ../nbs/03_loaders.ipynb #bdd3eecb
+# %% ../nbs/03_loaders.ipynb #d746866d
 @register_loader("bigquery", "interactions",
                  "a BigQuery SQL query (needs the optional google-cloud-bigquery package)")
 def load_bigquery(
@@ -534,7 +534,8 @@ def load_bigquery(
             from google.cloud import bigquery
         except ImportError:
             raise DataError("the 'bigquery' format needs the google-cloud-bigquery package.",
-                            hint="Install it: pip install google-cloud-bigquery db-dtypes.") from None
+                            hint="Install it: pip install google-cloud-bigquery db-dtypes."
+                            ) from None
         client = bigquery.Client(project=project)
     query = str(source)
     df = client.query(query).to_dataframe()
@@ -543,7 +544,7 @@ def load_bigquery(
                         hint="Check the query's filters and table names.")
     return {table: apply_mapping(df, mapping, defaults, "the BigQuery result")}
 
-# %% ../nbs/03_loaders.ipynb #a2443dea
+# %% ../nbs/03_loaders.ipynb #8eac6934
 def load(
     source,        # local path or fsspec URI
     format: str,   # a key of `LOADERS`

@@ -133,7 +133,8 @@ def test_retailrocket_events_and_fsspec_uri():
     interactions = load("memory://rwb-test/events.csv", "retailrocket")["interactions"]
     assert interactions["event"].value_counts().to_dict() == {"view": 7, "add_to_cart": 3,
                                                             "order": 2}
-    assert interactions.loc[interactions["event"] == "order", "session_id"].tolist() == [4000, 4000]
+    orders = interactions[interactions["event"] == "order"]
+    assert orders["session_id"].tolist() == [4000, 4000]
     with pytest.raises(SourceNotFoundError, match="memory://rwb-test/nothing.csv"):
         load("memory://rwb-test/nothing.csv", "retailrocket")
 
