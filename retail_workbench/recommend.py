@@ -7,7 +7,7 @@ __all__ = ['DEFAULT_EVENT_WEIGHTS', 'LOSSES', 'PopularityRecommender', 'ItemKNNR
            'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models', 'metrics_by_k',
            'evaluate_cold_start', 'with_titles']
 
-# %% ../nbs/10_recommend.ipynb #95af61bf
+# %% ../nbs/10_recommend.ipynb #f2893f2a
 import re
 
 import numpy as np
@@ -22,7 +22,7 @@ from .core import (BRAND_COL, CATEGORY_COL, ConfigError, DataError, EVENT_ADD_TO
                                    UnknownIdError, USER_COL, VALID_FROM_COL, get_logger,
                                    get_settings)
 
-# %% ../nbs/10_recommend.ipynb #cff101a5
+# %% ../nbs/10_recommend.ipynb #6c818f6c
 DEFAULT_EVENT_WEIGHTS = {EVENT_VIEW: 0.25, EVENT_CLICK: 0.5, EVENT_ADD_TO_CART: 0.75,
                          EVENT_ORDER: 1.0, EVENT_RATING: 1.0}
 
@@ -56,7 +56,7 @@ def _codes(index: pd.Index, ids) -> np.ndarray:
     "Integer codes of `ids` in `index` (-1 where unknown)."
     return index.get_indexer(pd.Index(ids))
 
-# %% ../nbs/10_recommend.ipynb #755eb82a
+# %% ../nbs/10_recommend.ipynb #5742290f
 def _top_k(
     scores: np.ndarray,  # (n_users, n_items) scores, -inf where an item is excluded
     k: int,              # list length
@@ -73,7 +73,7 @@ def _top_k(
     return (np.take_along_axis(candidates, order, axis=1),
             np.take_along_axis(values, order, axis=1))
 
-# %% ../nbs/10_recommend.ipynb #219d2694
+# %% ../nbs/10_recommend.ipynb #6a23452a
 def _as_id_index(ids) -> pd.Index:
     "Distinct ids in their given order (a single id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -129,10 +129,12 @@ class _Recommender(BaseEstimator):
     def _score(self, codes: np.ndarray, history: sp.csr_matrix, features) -> np.ndarray:
         raise NotImplementedError
 
-    def _check_new_users(self, new_ids: pd.Index, history, features):
+    def _check_new_users(self, new_ids: pd.Index, history, features, interactions=None):
         if self._serves_unknown_users or not len(new_ids):
             return
         has_info = history.getnnz(axis=1) > 0
+        if interactions is not None:   # events only on unknown items still select the cold path
+            has_info |= np.asarray(new_ids.isin(interactions[USER_COL]))
         if features is not None:
             has_info |= features.getnnz(axis=1) > 0
         if not has_info.all():
@@ -162,7 +164,7 @@ class _Recommender(BaseEstimator):
         new_ids = user_ids[codes < 0]
         new_history = self._history(new_ids, interactions)
         new_features = self._new_user_features(new_ids, customers)
-        self._check_new_users(new_ids, new_history, new_features)
+        self._check_new_users(new_ids, new_history, new_features, interactions)
         allowed = None
         if items is not None:
             item_ids = _as_id_index(items)
@@ -203,7 +205,7 @@ class _Recommender(BaseEstimator):
         result = pd.concat(frames, ignore_index=True)
         return result.astype({RANK_COL: "int64"})
 
-# %% ../nbs/10_recommend.ipynb #8c0df676
+# %% ../nbs/10_recommend.ipynb #9ba5a382
 class PopularityRecommender(_Recommender):
     "Most popular items, by distinct users (optionally within a recent window)."
     _serves_unknown_users = True
@@ -232,7 +234,7 @@ class PopularityRecommender(_Recommender):
     def _score(self, codes, history, features):
         return np.broadcast_to(self.popularity_, (len(codes), len(self.popularity_))).copy()
 
-# %% ../nbs/10_recommend.ipynb #3fa76f0b
+# %% ../nbs/10_recommend.ipynb #29e6116f
 def _prune_rows(matrix: sp.csr_matrix, n_keep: int) -> sp.csr_matrix:
     "Keep the `n_keep` largest entries of each row of a CSR matrix."
     matrix = matrix.tocsr()
@@ -289,7 +291,7 @@ def _similar_frame(model, item_ids, k, similarity_rows) -> pd.DataFrame:
                          SCORE_COL: values.ravel(),
                          RANK_COL: np.tile(np.arange(1, top.shape[1] + 1), len(top))})
 
-# %% ../nbs/10_recommend.ipynb #19f0db81
+# %% ../nbs/10_recommend.ipynb #81895d0d
 class RandomRecommender(_Recommender):
     "Items in random order (a floor for every metric)."
     _serves_unknown_users = True
@@ -307,7 +309,7 @@ class RandomRecommender(_Recommender):
     def _score(self, codes, history, features):
         return self.rng_.random((len(codes), len(self.item_index_)))
 
-# %% ../nbs/10_recommend.ipynb #b1626ce4
+# %% ../nbs/10_recommend.ipynb #cc9c0e9e
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
 class _FeatureSpace:
@@ -367,7 +369,7 @@ class _FeatureSpace:
                               (tokens["row"].to_numpy()[keep], cols[keep])),
                              shape=(len(table), len(self.names_)))
 
-# %% ../nbs/10_recommend.ipynb #4368b009
+# %% ../nbs/10_recommend.ipynb #fbdda105
 def _current_rows(table: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     "The latest version of each entity (catalogues are versioned by `valid_from`)."
     if table is None:
@@ -384,7 +386,7 @@ def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
     return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr().astype(np.float32)
 
-# %% ../nbs/10_recommend.ipynb #a2b039d4
+# %% ../nbs/10_recommend.ipynb #e1329dab
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 
 class LightFMRecommender(_Recommender):
@@ -573,7 +575,7 @@ class LightFMRecommender(_Recommender):
         unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
         return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
 
-# %% ../nbs/10_recommend.ipynb #1644a16b
+# %% ../nbs/10_recommend.ipynb #ae980e06
 def recommender_tables(
     tables: dict,   # canonical tables from a loader, the store or the synthetic world
 ) -> dict:
@@ -633,7 +635,7 @@ def load_recommender_data(
             tables["interactions"][USER_COL].isin(chosen)].reset_index(drop=True)
     return tables
 
-# %% ../nbs/10_recommend.ipynb #d067ccd2
+# %% ../nbs/10_recommend.ipynb #406a8755
 def evaluate_models(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions (for seen items and popularity metrics)
@@ -675,7 +677,7 @@ def metrics_by_k(
                          "recall": _recall(lists)})
     return pd.DataFrame(rows)
 
-# %% ../nbs/10_recommend.ipynb #be4d494d
+# %% ../nbs/10_recommend.ipynb #4938078b
 def evaluate_cold_start(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['OPSET', 'IR_VERSION', 'build_scorer_graph', 'to_onnx', 'OnnxRecommender']
 
-# %% ../nbs/10c_recommend_onnx.ipynb #72b732d9
+# %% ../nbs/10c_recommend_onnx.ipynb #d27c862a
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .core import ConfigError, ITEM_COL, NotFittedError, RANK_COL, SCORE_COL, USER_COL
 
-# %% ../nbs/10c_recommend_onnx.ipynb #1aba2bd4
+# %% ../nbs/10c_recommend_onnx.ipynb #f435ad6b
 OPSET = 18
 IR_VERSION = 9
 _LOWEST = float(np.finfo(np.float32).min)
@@ -122,7 +122,7 @@ def build_scorer_graph(
     onnx.checker.check_model(model)
     return model
 
-# %% ../nbs/10c_recommend_onnx.ipynb #585f79b5
+# %% ../nbs/10c_recommend_onnx.ipynb #9eee31a6
 def to_onnx(model) -> onnx.ModelProto:
     "The ONNX scorer of a fitted `LightFMRecommender`."
     if not hasattr(model, "model_"):
@@ -173,7 +173,7 @@ class OnnxRecommender:
         new_ids = user_ids[new]
         new_history = model._history(new_ids, interactions)
         new_features = model._new_user_features(new_ids, customers)
-        model._check_new_users(new_ids, new_history, new_features)
+        model._check_new_users(new_ids, new_history, new_features, interactions)
         history = np.zeros((len(user_ids), len(model.item_index_)), np.float32)
         if exclude_seen:
             history[~new] = model.seen_[codes[~new]].toarray()
