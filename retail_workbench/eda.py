@@ -6,7 +6,7 @@
 __all__ = ['ID_COLUMNS', 'PROFILE_COLUMNS', 'column_kind', 'profile', 'time_columns', 'time_coverage', 'plot_profile',
            'distribution_data', 'plot_distribution', 'plot_time_coverage', 'EdaDashboard', 'eda_dashboard']
 
-# %% ../nbs/07_eda.ipynb #3e8392bc
+# %% ../nbs/07_eda.ipynb #6e899be1
 import numpy as np
 import pandas as pd
 
@@ -15,7 +15,7 @@ from retail_workbench.core import (
     SchemaError,
 )
 
-# %% ../nbs/07_eda.ipynb #b31abfb3
+# %% ../nbs/07_eda.ipynb #4f4d1ad0
 ID_COLUMNS = (USER_COL, ITEM_COL, SESSION_COL, STORE_COL)
 
 def column_kind(
@@ -32,7 +32,7 @@ def column_kind(
         return "numeric"
     return "text"
 
-# %% ../nbs/07_eda.ipynb #ade62414
+# %% ../nbs/07_eda.ipynb #d069a98d
 PROFILE_COLUMNS = ["column", "dtype", "kind", "rows", "missing", "missing_share", "distinct",
                    "distinct_share", "min", "max", "mean", "std", "p01", "p50", "p99",
                    "outliers", "outlier_share", "zeros", "top", "top_share"]
@@ -56,7 +56,7 @@ def _numeric_stats(values: pd.Series, sample: int | None, seed: int) -> dict:
                 p01=p01, p50=p50, p99=p99, outliers=int(round(outside.sum() * scale)),
                 outlier_share=float(outside.mean()), zeros=int((numbers == 0).sum()))
 
-# %% ../nbs/07_eda.ipynb #75b96dba
+# %% ../nbs/07_eda.ipynb #fd16c478
 def profile(
     df: pd.DataFrame,            # any table
     sample: int | None = 1_000_000,  # rows used for quantiles and outliers (None: all)
@@ -86,7 +86,7 @@ def profile(
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS).astype(
         {"min": object, "max": object, "top": object})
 
-# %% ../nbs/07_eda.ipynb #252a5955
+# %% ../nbs/07_eda.ipynb #db0ddda5
 def time_columns(df: pd.DataFrame) -> list[str]:
     "Datetime columns of `df`, the canonical event time (`ts`, `date`) first."
     found = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
@@ -109,7 +109,7 @@ def time_coverage(
     counts = df.set_index(ts_col).resample(freq).size()
     return counts.rename("rows").rename_axis("period").reset_index()
 
-# %% ../nbs/07_eda.ipynb #61719b11
+# %% ../nbs/07_eda.ipynb #9cb139df
 def plot_profile(
     prof: pd.DataFrame,  # output of `profile`
     title: str = "",     # figure title
@@ -128,7 +128,7 @@ def plot_profile(
     fig.update_yaxes(autorange="reversed")
     return fig
 
-# %% ../nbs/07_eda.ipynb #f05fed02
+# %% ../nbs/07_eda.ipynb #6de62817
 def distribution_data(
     series: pd.Series,  # a column
     bins: int = 40,     # histogram bins of numeric columns
@@ -163,7 +163,7 @@ def plot_distribution(
                       height=320, margin=dict(t=50, b=40), bargap=0.05)
     return fig
 
-# %% ../nbs/07_eda.ipynb #5b75f668
+# %% ../nbs/07_eda.ipynb #518831a3
 def plot_time_coverage(
     df: pd.DataFrame,          # any table with a datetime column
     ts_col: str | None = None, # that column; default the first datetime column
@@ -181,7 +181,7 @@ def plot_time_coverage(
                       margin=dict(t=50, b=40))
     return fig
 
-# %% ../nbs/07_eda.ipynb #821c600d
+# %% ../nbs/07_eda.ipynb #70a0160d
 import ipywidgets as widgets
 
 class EdaDashboard(widgets.VBox):
@@ -260,7 +260,9 @@ class EdaDashboard(widgets.VBox):
         df = self.table
         self._quiet = True
         self.column_picker.options = list(df.columns)
-        self.column_picker.value = df.columns[0]
+        kinds = {c: column_kind(df[c]) for c in df.columns}
+        telling = [c for c in df.columns if kinds[c] in ("numeric", "text", "bool")]
+        self.column_picker.value = (telling or list(df.columns))[0]
         self.time_col = next(iter(time_columns(df)), None)
         has_time = self.time_col is not None and df[self.time_col].notna().any()
         self.start_picker.disabled = self.end_picker.disabled = not has_time
@@ -282,6 +284,8 @@ class EdaDashboard(widgets.VBox):
         if self._quiet or x_range is None or self.time_col is None:
             return
         start, end = (pd.Timestamp(x).date() for x in x_range)
+        if (start, end) == (self.start_picker.value, self.end_picker.value):
+            return                       # the chart only followed the pickers
         self._quiet = True
         self.start_picker.value, self.end_picker.value = start, end
         self._quiet = False
@@ -331,7 +335,7 @@ class EdaDashboard(widgets.VBox):
                               f"{len(self.table):,} rows; column <b>{column}</b>")
         self.updates += 1
 
-# %% ../nbs/07_eda.ipynb #c241b7be
+# %% ../nbs/07_eda.ipynb #d663ca6f
 def eda_dashboard(
     tables: dict,                       # name -> DataFrame, e.g. `world.tables`
     segments: pd.Series | None = None,  # user_id -> segment name, enables the segment filter

@@ -87,6 +87,7 @@ def test_dashboard_controls_filter_and_redraw(world):
     assert "rwb-eda" in dash._dom_classes
     dash.table_picker.value = "sales"
     assert dash.column_picker.options[0] == "date" and dash.segment_picker.disabled
+    assert dash.column_picker.value == "units"
     dash.column_picker.value = "promo"
     assert sum(dash.distribution.data[0].y) == len(world.sales)
     updates = dash.updates
