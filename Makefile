@@ -35,10 +35,10 @@ lab: install
 bench: install
 	$(BIN)/python benchmarks/run.py
 
-# Regenerate the library and README from the notebooks and clean them (run before committing).
+# Clean the notebooks, then regenerate the library and README from them (run before committing).
 export: install
-	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
+	$(BIN)/nbdev_export
 	$(BIN)/python tools/make_readme.py
 
 clean-venv:

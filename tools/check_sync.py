@@ -40,7 +40,7 @@ def main(root: Path = ROOT) -> int:
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_proc", "_docs"))
         shutil.copytree(root / "tools", copy / "tools", ignore=shutil.ignore_patterns("__pycache__"))
         (copy / LIB).mkdir()
-        steps = [[str(BIN / "nbdev_export")], [str(BIN / "nbdev_clean")],
+        steps = [[str(BIN / "nbdev_clean")], [str(BIN / "nbdev_export")],
                  [sys.executable, "tools/make_readme.py"]]
         for step in steps:
             result = subprocess.run(step, cwd=copy, capture_output=True, text=True)
@@ -54,7 +54,7 @@ def main(root: Path = ROOT) -> int:
             changed.append("README.md")
     if changed:
         print("notebooks and library are not in sync; these files differ from what "
-              "`make export` (nbdev_export + nbdev_clean + README) produces:")
+              "`make export` (nbdev_clean + nbdev_export + README) produces:")
         for name in changed:
             print(f"  {name}")
         print("Edit the notebooks in nbs/, run `make export`, and commit the result.")
