@@ -7,8 +7,9 @@ __all__ = ['DEFAULT_EVENT_WEIGHTS', 'LOSSES', 'PopularityRecommender', 'ItemKNNR
            'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models', 'metrics_by_k',
            'evaluate_cold_start', 'with_titles']
 
-# %% ../nbs/10_recommend.ipynb #f2893f2a
+# %% ../nbs/10_recommend.ipynb #40195de1
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from .core import (BRAND_COL, CATEGORY_COL, ConfigError, DataError, EVENT_ADD_TO
                                    UnknownIdError, USER_COL, VALID_FROM_COL, get_logger,
                                    get_settings)
 
-# %% ../nbs/10_recommend.ipynb #6c818f6c
+# %% ../nbs/10_recommend.ipynb #16279f6d
 DEFAULT_EVENT_WEIGHTS = {EVENT_VIEW: 0.25, EVENT_CLICK: 0.5, EVENT_ADD_TO_CART: 0.75,
                          EVENT_ORDER: 1.0, EVENT_RATING: 1.0}
 
@@ -56,7 +57,7 @@ def _codes(index: pd.Index, ids) -> np.ndarray:
     "Integer codes of `ids` in `index` (-1 where unknown)."
     return index.get_indexer(pd.Index(ids))
 
-# %% ../nbs/10_recommend.ipynb #5742290f
+# %% ../nbs/10_recommend.ipynb #64e5f523
 def _top_k(
     scores: np.ndarray,  # (n_users, n_items) scores, -inf where an item is excluded
     k: int,              # list length
@@ -73,7 +74,7 @@ def _top_k(
     return (np.take_along_axis(candidates, order, axis=1),
             np.take_along_axis(values, order, axis=1))
 
-# %% ../nbs/10_recommend.ipynb #6a23452a
+# %% ../nbs/10_recommend.ipynb #c20f4be6
 def _as_id_index(ids) -> pd.Index:
     "Distinct ids in their given order (a single id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -205,7 +206,7 @@ class _Recommender(BaseEstimator):
         result = pd.concat(frames, ignore_index=True)
         return result.astype({RANK_COL: "int64"})
 
-# %% ../nbs/10_recommend.ipynb #9ba5a382
+# %% ../nbs/10_recommend.ipynb #6632412d
 class PopularityRecommender(_Recommender):
     "Most popular items, by distinct users (optionally within a recent window)."
     _serves_unknown_users = True
@@ -234,7 +235,7 @@ class PopularityRecommender(_Recommender):
     def _score(self, codes, history, features):
         return np.broadcast_to(self.popularity_, (len(codes), len(self.popularity_))).copy()
 
-# %% ../nbs/10_recommend.ipynb #29e6116f
+# %% ../nbs/10_recommend.ipynb #a5f17cb8
 def _prune_rows(matrix: sp.csr_matrix, n_keep: int) -> sp.csr_matrix:
     "Keep the `n_keep` largest entries of each row of a CSR matrix."
     matrix = matrix.tocsr()
@@ -267,10 +268,13 @@ class ItemKNNRecommender(_Recommender):
         co.setdiag(0)
         co.eliminate_zeros()
         self.similarity_ = _prune_rows(co, self.n_neighbors).astype(np.float32)
+        self.popularity_ = counts / max(counts.max(), 1.0)
         return self
 
     def _score(self, codes, history, features):
-        return (history @ self.similarity_).toarray()
+        # popularity, scaled far below any similarity, only breaks ties (and ranks items for a
+        # user whose history has no neighbours)
+        return (history @ self.similarity_).toarray() + 1e-6 * self.popularity_
 
     def similar_items(self, item_ids, k: int = 10) -> pd.DataFrame:
         "The `k` most similar items of each item: item_id, similar_item_id, score, rank."
@@ -291,7 +295,7 @@ def _similar_frame(model, item_ids, k, similarity_rows) -> pd.DataFrame:
                          SCORE_COL: values.ravel(),
                          RANK_COL: np.tile(np.arange(1, top.shape[1] + 1), len(top))})
 
-# %% ../nbs/10_recommend.ipynb #81895d0d
+# %% ../nbs/10_recommend.ipynb #e47d5c3c
 class RandomRecommender(_Recommender):
     "Items in random order (a floor for every metric)."
     _serves_unknown_users = True
@@ -309,7 +313,7 @@ class RandomRecommender(_Recommender):
     def _score(self, codes, history, features):
         return self.rng_.random((len(codes), len(self.item_index_)))
 
-# %% ../nbs/10_recommend.ipynb #cc9c0e9e
+# %% ../nbs/10_recommend.ipynb #998af7cb
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
 class _FeatureSpace:
@@ -369,7 +373,7 @@ class _FeatureSpace:
                               (tokens["row"].to_numpy()[keep], cols[keep])),
                              shape=(len(table), len(self.names_)))
 
-# %% ../nbs/10_recommend.ipynb #fbdda105
+# %% ../nbs/10_recommend.ipynb #1cdc68d5
 def _current_rows(table: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     "The latest version of each entity (catalogues are versioned by `valid_from`)."
     if table is None:
@@ -386,7 +390,7 @@ def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
     return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr().astype(np.float32)
 
-# %% ../nbs/10_recommend.ipynb #e1329dab
+# %% ../nbs/10_recommend.ipynb #2e54da11
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 
 class LightFMRecommender(_Recommender):
@@ -575,7 +579,7 @@ class LightFMRecommender(_Recommender):
         unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
         return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
 
-# %% ../nbs/10_recommend.ipynb #ae980e06
+# %% ../nbs/10_recommend.ipynb #c646ea3a
 def recommender_tables(
     tables: dict,   # canonical tables from a loader, the store or the synthetic world
 ) -> dict:
@@ -615,13 +619,12 @@ def load_recommender_data(
     if data == "synthetic":
         from retail_workbench.synth import make_world
         tables = make_world(n_users=n_users, n_items=n_items, n_days=n_days, seed=seed).tables
-    elif re.fullmatch(r"[0-9a-f]{8,64}", str(data)):
+    elif re.fullmatch(r"[a-z_]+-[0-9a-f]{4,64}", str(data)) and not Path(data).exists():
         from retail_workbench.store import SnapshotStore
         store = SnapshotStore()
         tables = {"interactions": store.read(data)}
-        listed = store.list()
-        for name in ("catalog", "customers"):
-            if "table" in listed.columns and (listed["table"] == name).any():
+        for name in ("catalog", "customers"):   # the current heads of the side tables
+            if name in store.tables():
                 tables[name] = store.read_latest(name)
     else:
         from retail_workbench.loaders import load
@@ -635,7 +638,7 @@ def load_recommender_data(
             tables["interactions"][USER_COL].isin(chosen)].reset_index(drop=True)
     return tables
 
-# %% ../nbs/10_recommend.ipynb #406a8755
+# %% ../nbs/10_recommend.ipynb #2204e788
 def evaluate_models(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions (for seen items and popularity metrics)
@@ -677,7 +680,7 @@ def metrics_by_k(
                          "recall": _recall(lists)})
     return pd.DataFrame(rows)
 
-# %% ../nbs/10_recommend.ipynb #4938078b
+# %% ../nbs/10_recommend.ipynb #53b66bee
 def evaluate_cold_start(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions

@@ -178,3 +178,13 @@ def test_load_recommender_data_from_the_online_retail_fixture():
     assert interactions.user_id.notna().all()
     assert not interactions.item_id.isin(["POST", "DOT", "M"]).any()
     assert set(tables["catalog"].item_id) >= set(interactions.item_id)
+
+
+def test_load_recommender_data_from_a_snapshot(world):
+    from retail_workbench.store import SnapshotStore
+    store = SnapshotStore()
+    snap = store.write(world.interactions.head(500), table="interactions", source="synthetic")
+    store.write(world.catalog, table="catalog", source="synthetic")
+    tables = load_recommender_data(snap.id)
+    assert len(tables["interactions"]) == 500
+    assert tables["catalog"] is not None and tables["customers"] is None
