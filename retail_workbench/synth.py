@@ -6,9 +6,9 @@
 __all__ = ['CATEGORY_NOUNS', 'SYNONYMS', 'ADJECTIVES', 'CATEGORY_PRICE', 'REGIONS', 'SEGMENTS', 'HOLIDAY_EFFECT',
            'AFFINITY_CENTER', 'POSITION_BIAS_POWER', 'ATTRACTIVENESS', 'CART_GIVEN_CLICK', 'WEEKLY_PROFILE',
            'DRIFT_KINDS', 'EVENT_ORDER_RANK', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'click_probability',
-           'make_world']
+           'expected_units', 'make_world']
 
-# %% ../nbs/04_synth.ipynb #db747fe2
+# %% ../nbs/04_synth.ipynb #1c5ead78
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,14 +21,14 @@ from retail_workbench.core import (
     STORE_COL, TITLE_COL, TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, ConfigError,
 )
 
-# %% ../nbs/04_synth.ipynb #d1099601
+# %% ../nbs/04_synth.ipynb #f1cf3380
 def _str_array(vocabulary, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     "Pandas `str` array of `vocabulary[codes]`, built in Arrow (fast for millions of rows)."
     import pyarrow as pa
     taken = pa.array(list(vocabulary), type=pa.string()).take(pa.array(np.asarray(codes)))
     return pd.array(taken, dtype="str")
 
-# %% ../nbs/04_synth.ipynb #2b51abb8
+# %% ../nbs/04_synth.ipynb #d3b759f9
 CATEGORY_NOUNS = {
     "beverages": ("coffee", "tea", "juice", "soda"),
     "snacks": ("crisps", "cookies", "chocolate", "nuts"),
@@ -57,7 +57,7 @@ REGIONS = ("north", "south", "east", "west", "central")
 _SYLLABLES = ("nor", "va", "li", "ko", "ta", "mi", "ze", "ra", "lu", "po", "den", "sa", "bel",
               "quin", "fa", "to", "gri", "mo")
 
-# %% ../nbs/04_synth.ipynb #2fa908a5
+# %% ../nbs/04_synth.ipynb #190d046c
 SEGMENTS = pd.DataFrame(
     [
         # name, share, sessions/yr, views/session, click, cart, order, qty, price pref, active
@@ -72,7 +72,7 @@ SEGMENTS = pd.DataFrame(
 ).set_index("segment")
 SEGMENTS
 
-# %% ../nbs/04_synth.ipynb #ecd9f5f9
+# %% ../nbs/04_synth.ipynb #53576a9a
 @dataclass
 class Truth:
     "The parameters a synthetic world was drawn from (what models should recover)."
@@ -97,7 +97,7 @@ class Truth:
     queries: pd.DataFrame | None = None        # query table: query, category, noun, qualifier
     segment_params: pd.DataFrame | None = None # behaviour parameters per segment
 
-# %% ../nbs/04_synth.ipynb #f8ce156a
+# %% ../nbs/04_synth.ipynb #3dff0352
 @dataclass
 class World:
     "A synthetic retailer: the canonical tables, its calendar and the truth behind them."
@@ -121,7 +121,7 @@ class World:
         sizes = ", ".join(f"{name}={len(df):,}" for name, df in self.tables.items())
         return f"World({sizes}; drift={self.truth.drift})"
 
-# %% ../nbs/04_synth.ipynb #e9767145
+# %% ../nbs/04_synth.ipynb #b9365884
 def _easter(year: int) -> pd.Timestamp:
     "Easter Sunday of `year` (anonymous Gregorian algorithm)."
     a, b, c = year % 19, year // 100, year % 100
@@ -163,7 +163,7 @@ def make_calendar(
                              "event": event.to_numpy()})
     return calendar
 
-# %% ../nbs/04_synth.ipynb #e34e66f4
+# %% ../nbs/04_synth.ipynb #663e1c8e
 def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     "`n` distinct made-up brand names."
     pairs = [a + b for a in _SYLLABLES for b in _SYLLABLES if a != b]
@@ -172,7 +172,7 @@ def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     chosen = rng.choice(len(pairs), size=n, replace=False)
     return [pairs[i].capitalize() for i in chosen]
 
-# %% ../nbs/04_synth.ipynb #724015c9
+# %% ../nbs/04_synth.ipynb #4dae488c
 def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: int) -> dict:
     "Static item attributes, latent factors, lifetimes and popularity."
     n_categories = int(np.clip(n_items // 12, 2, len(CATEGORY_NOUNS)))
@@ -220,7 +220,7 @@ def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: 
                 base_price=base_price, item_factors=item_factors, centroid=centroid,
                 quality=quality, popularity=popularity, launch_day=launch_day, end_day=end_day)
 
-# %% ../nbs/04_synth.ipynb #b3080485
+# %% ../nbs/04_synth.ipynb #ca8b9398
 def _titles(items: dict) -> np.ndarray:
     "Item titles: brand, adjective and the product noun (or its synonym)."
     nouns = np.array(items["nouns"], dtype=object)[items["noun"]]
@@ -232,7 +232,7 @@ def _titles(items: dict) -> np.ndarray:
     size = sizes[np.arange(len(nouns)) % len(sizes)]
     return brands + " " + adjectives + " " + words + size
 
-# %% ../nbs/04_synth.ipynb #b94fa181
+# %% ../nbs/04_synth.ipynb #268d60f2
 def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: int | None,
                  price_jump: float) -> tuple[np.ndarray, pd.DataFrame]:
     "Daily list price (n_items, n_days) and the price-change events (item, day, price)."
@@ -253,7 +253,7 @@ def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: 
     changes["price"] = prices[changes["item"].to_numpy(), changes["day"].to_numpy()]
     return prices, changes
 
-# %% ../nbs/04_synth.ipynb #2049756c
+# %% ../nbs/04_synth.ipynb #0cb471e8
 def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: pd.DataFrame,
                   start: pd.Timestamp) -> pd.DataFrame:
     "Versioned catalogue: a row at launch, one per price change, one (inactive) at removal."
@@ -286,7 +286,7 @@ def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: 
     })
     return catalog
 
-# %% ../nbs/04_synth.ipynb #d382a7e2
+# %% ../nbs/04_synth.ipynb #40b31d28
 def catalog_as_of(
     catalog: pd.DataFrame,     # versioned catalogue (several rows per item)
     when: str | pd.Timestamp,  # point in time
@@ -300,7 +300,7 @@ def catalog_as_of(
         current = current[current["active"]]
     return current.reset_index(drop=True)
 
-# %% ../nbs/04_synth.ipynb #25385cdd
+# %% ../nbs/04_synth.ipynb #be1384b0
 def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: int,
                 n_categories: int, segments: pd.DataFrame) -> dict:
     "Segments, regions, latent factors and active windows of the customers."
@@ -324,7 +324,7 @@ def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: 
     return dict(segment=segment, region=region, user_factors=user_factors, first_day=first_day,
                 last_day=last_day, signup_age=signup_age)
 
-# %% ../nbs/04_synth.ipynb #282d4e13
+# %% ../nbs/04_synth.ipynb #a879c5c8
 def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
     "Relative session intensity per day: weekly pattern, yearly cycle and holiday spikes."
     weekly = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.15, 1.2])[dates.day_of_week]
@@ -333,7 +333,7 @@ def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
                                    "boxing_day": 1.5}).fillna(1.0).to_numpy()
     return weekly * yearly * boost
 
-# %% ../nbs/04_synth.ipynb #34a03855
+# %% ../nbs/04_synth.ipynb #09f7f604
 def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarray,
                      segments: pd.DataFrame, activity: float) -> dict:
     "Session user, day and second of day for every session."
@@ -353,7 +353,7 @@ def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarra
     order = np.lexsort((second, day))
     return dict(user=user[order], day=day[order].astype(np.int64), second=second[order])
 
-# %% ../nbs/04_synth.ipynb #04ea2bc8
+# %% ../nbs/04_synth.ipynb #800feae9
 def _make_queries(items: dict) -> pd.DataFrame:
     "All queries: noun alone, adjective + noun, brand + noun."
     rows = []
@@ -369,7 +369,7 @@ def _make_queries(items: dict) -> pd.DataFrame:
                          "brand"))
     return pd.DataFrame(rows, columns=["query", "category", "noun", "adjective", "brand", "kind"])
 
-# %% ../nbs/04_synth.ipynb #c310e27e
+# %% ../nbs/04_synth.ipynb #bc89dc90
 def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                item_index: np.ndarray) -> np.ndarray:
     "True relevance (0..3) of items to queries, elementwise over the two index arrays."
@@ -386,7 +386,7 @@ def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     low_quality = items["quality"][item_index] < -1.0
     return np.maximum(relevance - low_quality, 0).astype(np.int8)
 
-# %% ../nbs/04_synth.ipynb #6580ef86
+# %% ../nbs/04_synth.ipynb #788411d7
 def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                 item_index: np.ndarray) -> np.ndarray:
     "Words of the query found in the title (what a text-only ranker can see)."
@@ -398,7 +398,7 @@ def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     brand_hit = (q_brand >= 0) & (items["brand"][item_index] == q_brand)
     return literal_noun * 2.0 + adjective_hit + brand_hit
 
-# %% ../nbs/04_synth.ipynb #d53f17d9
+# %% ../nbs/04_synth.ipynb #fdf12c9f
 def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
                  pool_size: int = 40, n_outside: int = 6) -> np.ndarray:
     "Candidate items per query (padded with -1): items of its category plus a few from others."
@@ -418,7 +418,7 @@ def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
         pools[q, :len(pool)] = pool
     return pools
 
-# %% ../nbs/04_synth.ipynb #fcd8282c
+# %% ../nbs/04_synth.ipynb #cb7a8011
 def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     "Index of the Gumbel-max sample per row (softmax choice); rows of -inf give -1."
     uniform = rng.random(scores.shape, dtype=np.float32)
@@ -427,7 +427,7 @@ def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     valid = np.isfinite(noisy[np.arange(len(noisy)), choice])
     return np.where(valid, choice, -1)
 
-# %% ../nbs/04_synth.ipynb #3b8104dc
+# %% ../nbs/04_synth.ipynb #ca8790b0
 def _alias_tables(weights: np.ndarray, groups: np.ndarray) -> tuple:
     "Walker alias tables of `weights` within each group (items sorted by group)."
     order = np.argsort(groups, kind="stable")
@@ -461,7 +461,7 @@ def _alias_draw(rng: np.random.Generator, tables: tuple, group: np.ndarray, k: i
     slot = np.where(fraction < accept[slot], slot, alias[slot])
     return order[slot]
 
-# %% ../nbs/04_synth.ipynb #a27ba5c8
+# %% ../nbs/04_synth.ipynb #97fd2dbc
 def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                    user_factors_after: np.ndarray | None, drift_day: int | None,
                    segments: pd.DataFrame, n_candidates: int = 10,
@@ -497,7 +497,7 @@ def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items:
         affinity[begin:begin + chunk] = np.where(pick >= 0, scores[rows, pick], 0.0)
     return dict(session=session_of_view, item=chosen, affinity=affinity)
 
-# %% ../nbs/04_synth.ipynb #80608aa8
+# %% ../nbs/04_synth.ipynb #e61bb4aa
 def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                         user_factors_after: np.ndarray | None, drift_day: int | None,
                         ) -> np.ndarray:
@@ -513,7 +513,7 @@ def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, i
     logits = taste @ centroid.T + log_share
     return _gumbel_choice(rng, logits)
 
-# %% ../nbs/04_synth.ipynb #8d133f29
+# %% ../nbs/04_synth.ipynb #6f9d025c
 AFFINITY_CENTER = 2.0   # typical affinity of a viewed item: the funnel's reference point
 
 def _sigmoid(x):
@@ -532,7 +532,7 @@ def _funnel(rng: np.random.Generator, views: dict, sessions: dict, users: dict,
     quantity = 1 + rng.poisson(segments["extra_quantity"].to_numpy()[seg])
     return dict(clicked=clicked, carted=carted, ordered=ordered, quantity=quantity)
 
-# %% ../nbs/04_synth.ipynb #d8455ba8
+# %% ../nbs/04_synth.ipynb #3d4bede7
 POSITION_BIAS_POWER = 0.9                                  # examination = 1 / position ** power
 ATTRACTIVENESS = np.array([0.04, 0.15, 0.45, 0.85])        # click prob. by relevance if examined
 CART_GIVEN_CLICK = np.array([0.03, 0.12, 0.3, 0.5])        # add-to-cart prob. by relevance
@@ -615,7 +615,7 @@ def _search(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
     result["position_bias"] = position_bias
     return result
 
-# %% ../nbs/04_synth.ipynb #ffc0b08d
+# %% ../nbs/04_synth.ipynb #11da0bb6
 def click_probability(
     relevance,  # true relevance grades 0..3 (array-like)
     position,   # positions shown, 1 = top (array-like, same shape)
@@ -629,7 +629,7 @@ def click_probability(
         raise ConfigError("positions start at 1 (the top result).")
     return ATTRACTIVENESS[relevance] / position ** POSITION_BIAS_POWER
 
-# %% ../nbs/04_synth.ipynb #86e9ad6c
+# %% ../nbs/04_synth.ipynb #56945442
 WEEKLY_PROFILE = np.array([-0.45, -0.4, -0.3, -0.1, 0.3, 1.0, 0.45])   # Monday first
 
 def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calendar: pd.DataFrame,
@@ -695,7 +695,51 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     sales[STORE_COL] = sales[STORE_COL].astype(np.int64)
     return sales, truth
 
-# %% ../nbs/04_synth.ipynb #4471b018
+# %% ../nbs/04_synth.ipynb #eaa2f4bc
+def expected_units(
+    world,              # a `World`
+    item_id,            # item ids (array-like)
+    store_id,           # store ids (array-like, broadcast with the others)
+    date,               # dates (array-like of anything `pd.to_datetime` reads)
+    price,              # prices charged
+    promo=False,        # promotion flags
+) -> np.ndarray:
+    "Mean daily units of the world's true demand model (no noise), elementwise."
+    truth = world.truth
+    item = np.asarray(item_id, dtype=np.int64)
+    store = np.asarray(store_id, dtype=np.int64)
+    dates = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(np.asarray(date)))).normalize()
+    price = np.asarray(price, dtype=float)
+    promo = np.asarray(promo, dtype=bool)
+    if np.any(price <= 0):
+        raise ConfigError("prices must be positive.")
+    if item.size and (item.min() < 0 or item.max() >= len(truth.elasticity)):
+        raise ConfigError(f"item ids must be between 0 and {len(truth.elasticity) - 1}.")
+    if store.size and (store.min() < 0 or store.max() >= len(truth.store_effect)):
+        raise ConfigError(f"store ids must be between 0 and {len(truth.store_effect) - 1}.")
+    first = dates.min()
+    calendar = make_calendar(first, (dates.max() - first).days + 1)
+    holiday = calendar["event"].map(truth.holiday_effect).fillna(1.0).to_numpy()
+    day_index = (dates - first).days.to_numpy()
+    day_of_year = dates.day_of_year.to_numpy()
+    item, store, day_index, day_of_year, weekday, price, promo = np.broadcast_arrays(
+        item, store, day_index, day_of_year, dates.day_of_week.to_numpy(), price, promo)
+    log_mean = (np.log(truth.base_demand.to_numpy()[item])
+                + np.log(truth.store_effect.to_numpy()[store])
+                + truth.weekly_amplitude.to_numpy()[item] * truth.weekly_profile[weekday]
+                + truth.yearly_amplitude.to_numpy()[item] * np.cos(
+                    2 * np.pi * (day_of_year - truth.yearly_peak_day.to_numpy()[item]) / 365.25)
+                + np.log(holiday[day_index])
+                + truth.elasticity.to_numpy()[item] * np.log(
+                    price / truth.reference_price.to_numpy()[item])
+                + np.log(truth.promo_lift.to_numpy()[item]) * promo)
+    drift = truth.drift
+    if drift is not None and drift["kind"] == "demand":
+        after = (first + pd.to_timedelta(day_index, unit="D")) >= drift["date"]
+        log_mean = log_mean + np.log(drift["strength"]) * after
+    return np.exp(log_mean)
+
+# %% ../nbs/04_synth.ipynb #17b9f9cb
 DRIFT_KINDS = {"preference": 1.0, "price": 1.25, "demand": 0.6}   # kind -> default strength
 EVENT_ORDER_RANK = {EVENT_VIEW: 0, EVENT_CLICK: 1, EVENT_ADD_TO_CART: 2, EVENT_ORDER: 3}
 
@@ -719,7 +763,7 @@ def _check_drift(drift: dict | None, start: pd.Timestamp, n_days: int) -> dict |
     strength = float(drift.get("strength", DRIFT_KINDS[kind]))
     return dict(date=date, kind=kind, strength=strength, day=day)
 
-# %% ../nbs/04_synth.ipynb #e93f360c
+# %% ../nbs/04_synth.ipynb #ea8cc6a7
 def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel: dict,
                   search: dict, start: pd.Timestamp) -> pd.DataFrame:
     "Assemble the interactions table (views, clicks, carts, orders) in time order."
@@ -773,7 +817,7 @@ def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel:
         VALUE_COL: value[order],
     }, copy=False)
 
-# %% ../nbs/04_synth.ipynb #b955ea35
+# %% ../nbs/04_synth.ipynb #7799dc48
 def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
     "True relevance of every item of a query's category (other pairs have relevance 0)."
     category = items["category"]
@@ -791,7 +835,7 @@ def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
         "relevance": relevance.astype(np.int64),
     })
 
-# %% ../nbs/04_synth.ipynb #7feb1c8b
+# %% ../nbs/04_synth.ipynb #96f50259
 def make_world(
     n_users: int = 2000,               # customers
     n_items: int = 300,                # products over the whole period (some launch later)

@@ -199,3 +199,22 @@ def test_rwb_generate_writes_parquet_truth_and_snapshots(tmp_path):
     assert set(listing["table"]) == set(expected.tables)
     assert main(["generate", "--users", "10"]) == 1                 # neither --out nor --store
     assert main(["generate", "--drift-kind", "price", "--out", str(out)]) == 1
+
+
+def test_expected_units_is_the_mean_of_sales_and_follows_elasticity(world):
+    from retail_workbench.synth import expected_units
+    sales = world.sales
+    mean = expected_units(world, sales["item_id"], sales["store_id"], sales["date"],
+                          sales["price"], sales["promo"])
+    assert sales["units"].sum() / mean.sum() == pytest.approx(1.0, abs=0.02)
+    promo_days = sales["promo"].to_numpy()
+    assert sales["units"][promo_days].sum() / mean[promo_days].sum() == pytest.approx(1.0, abs=0.05)
+    item = 3
+    reference = world.truth.reference_price[item]
+    base, cheaper, promoted = expected_units(world, item, 0, "2024-06-03",
+                                             [reference, 0.8 * reference, reference],
+                                             [False, False, True])
+    assert cheaper / base == pytest.approx(0.8 ** world.truth.elasticity[item])
+    assert promoted / base == pytest.approx(world.truth.promo_lift[item])
+    with pytest.raises(ConfigError, match="item ids"):
+        expected_units(world, 10_000, 0, "2024-01-01", 1.0)
