@@ -52,8 +52,9 @@ def side_duckdb(path: str, window_days: int) -> dict:
     source = f"read_parquet('{path}')"
     newest = con.sql(f"SELECT max(ts) FROM {source}").fetchall()[0][0]
     cutoff = (pd.Timestamp(newest) - pd.Timedelta(days=window_days)).isoformat()
-    per_pair = con.sql(_weekly_sql(source, cutoff, ["user_id", "item_id"])).df()
-    per_item = con.sql(_weekly_sql(source, cutoff, ["item_id"])).df()
+    older = f"ts < TIMESTAMP '{cutoff}'"
+    per_pair = con.sql(_weekly_sql(source, older, ["user_id", "item_id"])).df()
+    per_item = con.sql(_weekly_sql(source, older, ["item_id"])).df()
     con.close()
     return {"pairs": per_pair, "items": per_item}
 

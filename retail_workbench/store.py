@@ -4,7 +4,7 @@
 __all__ = ['DIFF_KEYS', 'RETENTION_COUNTS', 'WEEK_COL', 'content_sha256', 'snapshot_id', 'Snapshot', 'SnapshotStore',
            'SnapshotDiff', 'diff_snapshots', 'apply_retention']
 
-# %% ../nbs/05_store.ipynb #d4e17ea3
+# %% ../nbs/05_store.ipynb #f77c6a2e
 import json
 import os
 import re
@@ -25,7 +25,7 @@ from retail_workbench.core import (
     EVENT_VIEW, EVENT_CLICK, EVENT_ADD_TO_CART, EVENT_ORDER, EVENT_RATING,
 )
 
-# %% ../nbs/05_store.ipynb #7f73231b
+# %% ../nbs/05_store.ipynb #cacdb2e0
 def content_sha256(
     df: pd.DataFrame,  # the table to hash
 ) -> str:
@@ -39,7 +39,7 @@ def content_sha256(
         digest.update(np.ascontiguousarray(hashed.to_numpy(dtype="uint64")).tobytes())
     return digest.hexdigest()
 
-# %% ../nbs/05_store.ipynb #19122ca1
+# %% ../nbs/05_store.ipynb #c33ab3e1
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 def snapshot_id(
@@ -71,7 +71,7 @@ class Snapshot:
         fields.pop("path")
         return fields
 
-# %% ../nbs/05_store.ipynb #814c92c7
+# %% ../nbs/05_store.ipynb #6a8669b7
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -99,7 +99,7 @@ def _check_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
                           hint="Call `df.reset_index()` to keep it as columns, or drop it.")
     return df.reset_index(drop=True)
 
-# %% ../nbs/05_store.ipynb #da57bea3
+# %% ../nbs/05_store.ipynb #ee6246d5
 class SnapshotStore:
     "Immutable, content-addressed parquet snapshots of tables, with SQL over them via DuckDB."
 
@@ -264,7 +264,7 @@ class SnapshotStore:
         listing["rows"] = listing["rows"].astype("int64")
         return listing.sort_values(["created_at", "id"], ignore_index=True)
 
-# %% ../nbs/05_store.ipynb #1475b281
+# %% ../nbs/05_store.ipynb #68aee397
 DIFF_KEYS = {"catalog": [ITEM_COL], "customers": [USER_COL]}
 
 @dataclass
@@ -287,7 +287,7 @@ class SnapshotDiff:
                 "changed": len(self.changed), "columns_added": self.columns_added,
                 "columns_removed": self.columns_removed}
 
-# %% ../nbs/05_store.ipynb #d35cad84
+# %% ../nbs/05_store.ipynb #4249a292
 def _current_rows(df: pd.DataFrame, key: list, snap_id: str) -> pd.DataFrame:
     missing = [c for c in key if c not in df.columns]
     if missing:
@@ -318,7 +318,7 @@ def _row_diff(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     removed = old[~old_key.isin(new_key)].reset_index(drop=True)
     return added, removed
 
-# %% ../nbs/05_store.ipynb #5a89ab9e
+# %% ../nbs/05_store.ipynb #2d02fe6c
 def diff_snapshots(
     store: SnapshotStore,    # the store holding both snapshots
     old_id: str,             # the earlier snapshot
@@ -366,14 +366,14 @@ def diff_snapshots(
     return SnapshotDiff(old_snap.id, new_snap.id, key, added, removed, changed, changes,
                         columns_added, columns_removed)
 
-# %% ../nbs/05_store.ipynb #f615e49a
+# %% ../nbs/05_store.ipynb #268b8eba
 def _store_diff(self, old_id: str, new_id: str, key=None) -> SnapshotDiff:
     "Rows or keys added, removed and changed from `old_id` to `new_id` (see `diff_snapshots`)."
     return diff_snapshots(self, old_id, new_id, key=key)
 
 SnapshotStore.diff = _store_diff
 
-# %% ../nbs/05_store.ipynb #f791a6d5
+# %% ../nbs/05_store.ipynb #1e6cef25
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -412,14 +412,15 @@ def _store_sql(
 SnapshotStore.connect = _store_connect
 SnapshotStore.sql = _store_sql
 
-# %% ../nbs/05_store.ipynb #0cddd937
+# %% ../nbs/05_store.ipynb #c6fc1f5b
 RETENTION_COUNTS = {
     "views": EVENT_VIEW, "clicks": EVENT_CLICK, "add_to_carts": EVENT_ADD_TO_CART,
     "orders": EVENT_ORDER, "ratings": EVENT_RATING,
 }
 WEEK_COL = "week"
 
-def _weekly_sql(source: str, cutoff: str, keys: list[str]) -> str:
+def _weekly_sql(source: str, where: str, keys: list[str]) -> str:
+    "SQL for weekly event counts per `keys` over the rows of `source` matching `where`."
     counts = ",\n  ".join(
         f"count(*) FILTER (WHERE {EVENT_COL} = {_literal(event)})::BIGINT AS {name}"
         for name, event in RETENTION_COUNTS.items())
@@ -427,10 +428,10 @@ def _weekly_sql(source: str, cutoff: str, keys: list[str]) -> str:
              "::DOUBLE AS units")
     group = ", ".join([WEEK_COL, *keys])
     return (f"SELECT date_trunc('week', {TS_COL}) AS {WEEK_COL}, {', '.join(keys)},\n  {counts},\n"
-            f"  {units}\nFROM {source}\nWHERE {TS_COL} < TIMESTAMP {_literal(cutoff)}\n"
+            f"  {units}\nFROM {source}\nWHERE {where}\n"
             f"GROUP BY {group} ORDER BY {group}")
 
-# %% ../nbs/05_store.ipynb #3a623786
+# %% ../nbs/05_store.ipynb #9fe5afcd
 def _as_ns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for column in columns:
         if column in df.columns:
@@ -450,6 +451,7 @@ def apply_retention(
     table: str = "interactions",  # table name when `snap_id` is not given; prefix of the results
     window_days: int = 90,       # days of full detail to keep
     now: str | pd.Timestamp | None = None,  # end of the window; default the newest event
+    keep_whole_sessions: bool = True,  # keep every event of a session that reaches the window
 ) -> dict[str, Snapshot]:
     "Split interactions into recent detail and weekly aggregates of older history, as snapshots."
     import duckdb
@@ -462,22 +464,37 @@ def apply_retention(
     if missing:
         raise SchemaError(f"snapshot {source_snap.id} has no column(s) {missing} for retention.",
                           hint="Retention works on the canonical interactions table.")
-    parquet = f"read_parquet({_literal(str(source_snap.path / 'data.parquet'))})"
+    parquet = _literal(str(source_snap.path / "data.parquet"))
+    whole_sessions = keep_whole_sessions and SESSION_COL in source_snap.schema
     con = duckdb.connect()
     try:
+        con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({parquet}, "
+                    "file_row_number = true)")
         if now is None:
-            now = con.sql(f"SELECT max({TS_COL}) FROM {parquet}").fetchall()[0][0]
+            now = con.sql(f"SELECT max({TS_COL}) FROM src").fetchall()[0][0]
             if now is None:
                 raise DataError(f"snapshot {source_snap.id} has no events to retain.")
         cutoff = (pd.Timestamp(now) - pd.Timedelta(days=window_days)).isoformat()
-        recent = con.sql(f"SELECT * FROM {parquet} WHERE {TS_COL} >= TIMESTAMP {_literal(cutoff)}"
-                         ).df()
-        per_user_item = con.sql(_weekly_sql(parquet, cutoff, [USER_COL, ITEM_COL])).df()
-        per_item = con.sql(_weekly_sql(parquet, cutoff, [ITEM_COL])).df()
+        in_window = f"s.{TS_COL} >= TIMESTAMP {_literal(cutoff)}"
+        if whole_sessions:
+            pair = f"{USER_COL}, {SESSION_COL}"
+            con.execute(f"CREATE TEMP TABLE recent_sessions AS SELECT DISTINCT {pair} FROM src s "
+                        f"WHERE {in_window} AND {SESSION_COL} IS NOT NULL")
+            con.execute(
+                f"CREATE VIEW marked AS SELECT s.*, ({in_window} OR r.{SESSION_COL} IS NOT NULL) "
+                f"AS is_recent FROM src s LEFT JOIN recent_sessions r ON "
+                f"s.{USER_COL} = r.{USER_COL} AND s.{SESSION_COL} = r.{SESSION_COL}")
+        else:
+            con.execute(f"CREATE VIEW marked AS SELECT s.*, {in_window} AS is_recent FROM src s")
+        recent = con.sql("SELECT * EXCLUDE (file_row_number, is_recent) FROM marked "
+                         "WHERE is_recent ORDER BY file_row_number").df()
+        per_user_item = con.sql(_weekly_sql("marked", "NOT is_recent", [USER_COL, ITEM_COL])).df()
+        per_item = con.sql(_weekly_sql("marked", "NOT is_recent", [ITEM_COL])).df()
     finally:
         con.close()
     recent = _restore_dtypes(recent, source_snap.schema)
     note = f"retention of {source_snap.id}: {window_days} days before {pd.Timestamp(now)}"
+    note += ", whole sessions" if whole_sessions else ""
     prefix = source_snap.table
     return {
         f"{prefix}_recent": store.write(recent, f"{prefix}_recent", note, source_snap.id),

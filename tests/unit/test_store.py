@@ -27,12 +27,14 @@ def interactions():
     rng = np.random.default_rng(0)
     n = 3000
     start = pd.Timestamp("2024-01-01")
+    seconds = rng.integers(0, 300 * 86400, n)
+    users = rng.integers(0, 5, n)
     return pd.DataFrame({
-        "user_id": rng.integers(0, 40, n),
+        "user_id": users,
         "item_id": rng.integers(0, 25, n),
-        "ts": start + pd.to_timedelta(rng.integers(0, 300 * 86400, n), unit="s"),
+        "ts": start + pd.to_timedelta(seconds, unit="s"),
         "event": rng.choice(["view", "click", "add_to_cart", "order", "rating"], n),
-        "session_id": rng.integers(0, 500, n),
+        "session_id": seconds // (3 * 86400) * 100 + users % 3,  # 3-day sessions, shared ids
         "value": rng.integers(1, 5, n).astype(float),
     })
 
@@ -217,10 +219,14 @@ def test_retention_keeps_recent_detail_and_exact_weekly_counts(store, interactio
     out = apply_retention(store, window_days=90)
     cutoff = interactions["ts"].max() - pd.Timedelta(days=90)
     recent = store.read(out["interactions_recent"].id)
-    expected_recent = interactions[interactions["ts"] >= cutoff].reset_index(drop=True)
+    in_window = interactions["ts"] >= cutoff
+    sessions = interactions[["user_id", "session_id"]].apply(tuple, axis=1)
+    is_recent = in_window | sessions.isin(set(sessions[in_window]))
+    assert (is_recent & ~in_window).sum() > 0  # some sessions straddle the cutoff
+    expected_recent = interactions[is_recent].reset_index(drop=True)
     pd.testing.assert_frame_equal(recent, expected_recent)
 
-    older = interactions[interactions["ts"] < cutoff].copy()
+    older = interactions[~is_recent].copy()
     older["week"] = older["ts"].dt.to_period("W-SUN").dt.start_time
     names = {"view": "views", "click": "clicks", "add_to_cart": "add_to_carts",
              "order": "orders", "rating": "ratings"}
@@ -247,9 +253,13 @@ def test_retention_keeps_recent_detail_and_exact_weekly_counts(store, interactio
 
 def test_retention_with_explicit_now_and_bad_input(store, interactions):
     store.write(interactions, "interactions")
-    out = apply_retention(store, window_days=30, now="2024-06-01")
+    out = apply_retention(store, window_days=30, now="2024-06-01", keep_whole_sessions=False)
     recent = store.read(out["interactions_recent"].id)
     assert recent["ts"].min() >= pd.Timestamp("2024-05-02")
+    assert len(recent) == (interactions["ts"] >= pd.Timestamp("2024-05-02")).sum()
+    no_sessions = store.write(interactions.drop(columns="session_id"), "clicks")
+    out = apply_retention(store, snap_id=no_sessions.id, window_days=30)
+    assert set(out) == {"clicks_recent", "clicks_weekly_user_item", "clicks_weekly_item"}
     with pytest.raises(ConfigError, match="window_days=0"):
         apply_retention(store, window_days=0)
     bare = store.write(pd.DataFrame({"user_id": [1]}), "bare")
