@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['OPSET', 'IR_VERSION', 'build_scorer_graph', 'to_onnx', 'OnnxRecommender']
 
-# %% ../nbs/10c_recommend_onnx.ipynb #d27c862a
+# %% ../nbs/10c_recommend_onnx.ipynb #e94e273f
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .core import ConfigError, ITEM_COL, NotFittedError, RANK_COL, SCORE_COL, USER_COL
 
-# %% ../nbs/10c_recommend_onnx.ipynb #f435ad6b
+# %% ../nbs/10c_recommend_onnx.ipynb #6f9b3d60
 OPSET = 18
 IR_VERSION = 9
 _LOWEST = float(np.finfo(np.float32).min)
@@ -46,7 +46,7 @@ def build_scorer_graph(
     item_embeddings: np.ndarray,   # (n_items, d)
     item_biases: np.ndarray,       # (n_items,)
     fold_in_matrix: np.ndarray | None = None,  # (d, d) = (VᵀV/n + λI)⁻¹ / n; None: identity/n
-    fold_in_weight: float = 30.0,  # α of fold-in
+    fold_in_weight: float = 100.0, # α of fold-in
     user_feature_embeddings: np.ndarray | None = None,  # (F, d) attribute embeddings
     user_feature_biases: np.ndarray | None = None,      # (F,)
 ) -> onnx.ModelProto:
@@ -122,7 +122,7 @@ def build_scorer_graph(
     onnx.checker.check_model(model)
     return model
 
-# %% ../nbs/10c_recommend_onnx.ipynb #9eee31a6
+# %% ../nbs/10c_recommend_onnx.ipynb #e1c34494
 def to_onnx(model) -> onnx.ModelProto:
     "The ONNX scorer of a fitted `LightFMRecommender`."
     if not hasattr(model, "model_"):
