@@ -88,6 +88,8 @@ def test_optimiser_respects_every_constraint():
     cents = np.round(plan["new_price"] * 100) % 100
     assert set(cents[plan["note"] == "limited by max_change"]) <= {49, 99}
     assert plan.loc[0, "new_price"] > 10 and plan.loc[1, "new_price"] < 10
+    assert (plan["revenue_after"] - ITEMS["cost"] * plan["units_after"]
+            >= plan["margin_before"] - 1e-9).all()   # never worse than today under the model
     # item c: cost 2.5 at 3.0 is a 17% margin; the floor 3.125 is above the +10% cap: kept
     assert plan.loc[2, "note"].startswith("no allowed price point")
 
