@@ -10,7 +10,8 @@ Data: 200 daily item-store series with three years of history from the synthetic
 Both ARIMA variants run with one BLAS thread per process (threadpoolctl), so the comparison is fair.
 Wall times depend on what else runs on the machine (the 1-minute load average is recorded); CPU
 seconds per series do not, and are the figure to compare.
-Environment: RWB_BENCH_SERIES (default 200), RWB_BENCH_SUBSAMPLE (6), RWB_BENCH_JOBS (2).
+Environment: RWB_BENCH_SERIES (default 200), RWB_BENCH_SUBSAMPLE (6; 0 skips the auto_arima
+comparison), RWB_BENCH_JOBS (2).
 """
 import os
 import time
@@ -93,6 +94,15 @@ def main():
     ours = mase_by_series(parallel.predict(future=future), test, train)
     naive = mase_by_series(SeasonalNaive().fit(train).predict(future=future), test, train)
 
+    parallel_cpu = float(parallel.fit_report_["cpu_seconds"].mean())
+    if not SUBSAMPLE:  # speed-up only: no auto_arima(m=7) comparison
+        record("bench_forecast_scale", n_series=n, parallel_jobs=N_JOBS,
+               ours_serial_s=round(serial_s, 1), ours_parallel_s=round(parallel_s, 1),
+               ours_cpu_s_per_series_serial=round(float(serial.fit_report_["cpu_seconds"].mean()), 3),
+               ours_cpu_s_per_series_parallel=round(parallel_cpu, 3),
+               ours_parallel_speedup=round(serial_s / parallel_s, 2),
+               load_average_1min_start_end=[round(load_start, 1), round(os.getloadavg()[0], 1)])
+        return
     sample_keys = list(ours.index[:SUBSAMPLE])
     in_sample = train.set_index([STORE_COL, ITEM_COL]).loc[sample_keys].reset_index()
     test_sample = test.set_index([STORE_COL, ITEM_COL]).loc[sample_keys].reset_index()
@@ -109,6 +119,7 @@ def main():
            ours_serial_s=round(serial_s, 1), ours_parallel_s=round(parallel_s, 1),
            ours_s_per_series=round(ours_per_series, 3),
            ours_cpu_s_per_series=round(ours_cpu, 3),
+           ours_cpu_s_per_series_in_parallel_workers=round(parallel_cpu, 3),
            ours_parallel_speedup=round(serial_s / parallel_s, 2),
            ours_parallel_peak_mib=round(memory.peak_mib, 1),
            ours_fallbacks=fallbacks,
