@@ -2,9 +2,9 @@
 
 # %% auto #0
 __all__ = ['SEVERITIES', 'DEFAULT_RULES', 'AlertRule', 'load_rules', 'Alert', 'evaluate_rules', 'check_drift', 'record_alerts',
-           'read_alerts', 'fails']
+           'read_alerts', 'fails', 'drift_report']
 
-# %% ../nbs/50a_drift_alerts.ipynb #a04ecc2a
+# %% ../nbs/50a_drift_alerts.ipynb #247f5dd9
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -15,7 +15,7 @@ import pandas as pd
 from .core import ConfigError, TS_COL, get_logger, get_workspace
 from .drift import data_drift
 
-# %% ../nbs/50a_drift_alerts.ipynb #058d3edb
+# %% ../nbs/50a_drift_alerts.ipynb #f7c66112
 SEVERITIES = ("info", "warning", "critical")
 _OPS = {">=": lambda v, t: v >= t, ">": lambda v, t: v > t,
         "<=": lambda v, t: v <= t, "<": lambda v, t: v < t}
@@ -51,7 +51,7 @@ DEFAULT_RULES = [
     AlertRule("max_drift_score", 1.0, "warning", name="a column drifted"),
 ]
 
-# %% ../nbs/50a_drift_alerts.ipynb #a554b924
+# %% ../nbs/50a_drift_alerts.ipynb #492916da
 def load_rules(
     source,  # path of a YAML file, YAML text, or a list of dicts
 ) -> list[AlertRule]:
@@ -78,7 +78,7 @@ def load_rules(
         rules.append(AlertRule(**raw))
     return rules
 
-# %% ../nbs/50a_drift_alerts.ipynb #266cc607
+# %% ../nbs/50a_drift_alerts.ipynb #82cd9c94
 @dataclass
 class Alert:
     "A rule that fired."
@@ -140,7 +140,7 @@ def check_drift(
         alerts += evaluate_rules(window_metrics, rules, window)
     return metrics, alerts
 
-# %% ../nbs/50a_drift_alerts.ipynb #8d97541c
+# %% ../nbs/50a_drift_alerts.ipynb #5415409d
 def _worst(alerts: list[Alert]) -> str:
     found = [SEVERITIES.index(a.severity) for a in alerts]
     return SEVERITIES[max(found)] if found else "none"
@@ -193,3 +193,36 @@ def fails(
     if fail_on not in SEVERITIES:
         raise ConfigError(f"fail_on={fail_on!r}; use one of {SEVERITIES}.")
     return any(SEVERITIES.index(a.severity) >= SEVERITIES.index(fail_on) for a in alerts)
+
+# %% ../nbs/50a_drift_alerts.ipynb #bc366c2c
+def drift_report(
+    reference: pd.DataFrame,   # reference table
+    current: pd.DataFrame,     # current table
+    rules: list[AlertRule] | None = None,  # default DEFAULT_RULES
+    ts_col: str = TS_COL,      # timestamp column
+    window: str = "7D",        # timeline window
+    policy: str = "trailing",  # timeline reference policy
+    columns: list | None = None,  # compared columns (default: all shared non-datetime)
+    event_dates=None,          # known event dates left out of the timeline windows
+    max_rows: int | None = 50_000,  # sampling of each table
+) -> dict:
+    "Drift report, alerts, timeline (if timestamps) and flat metrics for one reference/current pair."
+    from retail_workbench.drift import drift_timeline
+    if columns is None:
+        columns = [c for c in reference.columns if c in current.columns and c != ts_col
+                   and not pd.api.types.is_datetime64_any_dtype(reference[c])]
+    report = data_drift(reference, current, columns=columns, max_rows=max_rows)
+    _, alerts = check_drift(reference, current, rules, ts_col=ts_col, columns=columns,
+                            max_rows=max_rows)
+    timeline = None
+    if ts_col in reference.columns and ts_col in current.columns:
+        history = pd.concat([reference, current], ignore_index=True).sort_values(ts_col)
+        try:
+            timeline = drift_timeline(history, window, start=current[ts_col].min().normalize(),
+                                      policy=policy, ts_col=ts_col, columns=columns,
+                                      event_dates=event_dates, max_rows=max_rows)
+        except Exception as err:  # a short current table has no full window: report without
+            get_logger("drift_alerts").warning("no drift timeline: %s", err)
+    metrics = {**report.metrics(), "n_alerts": len(alerts), "worst_alert": _worst(alerts),
+               "n_windows": 0 if timeline is None else int(timeline.window_start.nunique())}
+    return {"report": report, "alerts": alerts, "timeline": timeline, "metrics": metrics}

@@ -1,0 +1,208 @@
+"""The drift and EDA dashboards render in a real JupyterLab driven by headless Chromium: a test opens
+a notebook, runs it, changes a widget and checks the plot redrew. Screenshots go to
+<tmp>/screenshots (and, when RWB_SCREENSHOTS is set, to that folder)."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VENV_BIN = Path(sys.executable).parent
+
+DRIFT_CELLS = [
+    "from retail_workbench.synth import make_world\n"
+    "from retail_workbench.drift_dashboard import DriftDashboard\n"
+    "world = make_world(n_users=30, n_items=30, n_days=63, seed=0, n_stores=1,\n"
+    "                   drift=dict(date='2023-02-20', kind='price'))\n"
+    "sales = world.sales.rename(columns={'date': 'ts'})\n"
+    "dash = DriftDashboard(sales, window='7D', columns=['units', 'price', 'promo'])\n"
+    "dash.widget",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _write_notebook(path: Path, cells: list[str]):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    "A JupyterLab server on a free loopback port with a token, in a temp folder of small notebooks."
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api")
+    root = tmp_path_factory.mktemp("lab")
+    home = root / "home"
+    for name in ("config", "data", "runtime", "settings", "workspaces", "rwb"):
+        (home / name).mkdir(parents=True)
+    port, token = _free_port(), uuid.uuid4().hex
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+           "RWB_HOME": str(home / "rwb"), "RWB_PROGRESS": "0"}
+    # no news / update pop-ups over the notebook
+    (home / "settings" / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+     ).write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}",
+         "--ServerApp.port_retries=0", "--allow-root", "--LabApp.news_url=None",
+         "--LabApp.extension_manager=readonly"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.terminate()
+                pytest.fail(f"jupyter lab did not start: {(root / 'lab.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+    yield {"url": url, "token": token, "notebooks": notebooks, "root": root}
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context(lab):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(lab["root"] / "chromium-profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+        yield context
+        context.close()
+
+
+def _screenshot(page, lab, name):
+    folder = lab["root"] / "screenshots"
+    folder.mkdir(exist_ok=True)
+    page.screenshot(path=str(folder / name), full_page=True)
+    if os.environ.get("RWB_SCREENSHOTS"):
+        Path(os.environ["RWB_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / name, Path(os.environ["RWB_SCREENSHOTS"]) / name)
+
+
+def _dismiss_kernel_picker(page):
+    button = page.locator(".jp-Dialog button:has-text('Select')")
+    if button.count():
+        button.first.click()
+
+
+def _open_and_run(page, lab, notebook: str):
+    page.goto(f"{lab['url']}/lab/tree/{notebook}?token={lab['token']}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=30_000)
+    page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=30_000)
+    page.wait_for_timeout(3000)   # let the kernel session connect before running
+    _dismiss_kernel_picker(page)
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
+
+def _wait_for_plot(page, lab, name, timeout_s=60):
+    "Wait until a plotly plot is in the outputs (dismissing a kernel picker that may pop up)."
+    deadline = time.time() + timeout_s
+    plots = page.locator(".jp-OutputArea .js-plotly-plot .main-svg")
+    while not plots.count():
+        if time.time() > deadline:
+            _screenshot(page, lab, f"{name}_failed.png")
+            errors = page.locator(".jp-OutputArea-output[data-mime-type*='error']").all_inner_texts()
+            pytest.fail(f"no plot after {timeout_s}s; errors: {errors[:1]}")
+        _dismiss_kernel_picker(page)
+        page.wait_for_timeout(500)
+
+
+def test_drift_dashboard_renders_and_updates(lab, browser_context):
+    _write_notebook(lab["notebooks"] / "drift_dashboard.ipynb", DRIFT_CELLS)
+    page = browser_context.new_page()
+    _open_and_run(page, lab, "drift_dashboard.ipynb")
+    _wait_for_plot(page, lab, "drift_dashboard")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+        ".some(e => e.textContent.startsWith('price: reference'))", timeout=40_000)
+    _screenshot(page, lab, "drift_dashboard_before.png")
+    page.select_option(".jp-OutputArea .widget-dropdown select", "units")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+        ".some(e => e.textContent.startsWith('units: reference'))", timeout=40_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+        ".some(e => e.textContent === 'drift of units over time')", timeout=40_000)
+    # the timeline shows one marker per window
+    assert page.locator(".jp-OutputArea .js-plotly-plot .scatterlayer .point").count() >= 5
+    _screenshot(page, lab, "drift_dashboard_after.png")
+    page.close()
+
+
+def _eda_cells():
+    eda = pytest.importorskip("retail_workbench.eda")
+    if not hasattr(eda, "eda_dashboard"):
+        pytest.skip("retail_workbench.eda has no eda_dashboard yet")
+    return [
+        "from retail_workbench.synth import make_world\n"
+        "from retail_workbench.eda import eda_dashboard\n"
+        "world = make_world(n_users=30, n_items=30, n_days=30, seed=0, n_stores=1)\n"
+        "eda_dashboard(world.tables)",
+    ]
+
+
+def _has_title(page, text):
+    return page.evaluate(
+        "(t) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+        ".some(e => e.textContent === t)", text)
+
+
+@pytest.mark.xfail(strict=True, reason="EdaDashboard's FigureWidgets are empty until the first "
+                   "change: a FigureWidget inside a box never receives its pre-display state "
+                   "(fix in nbs/07_eda.ipynb; remove this mark then)")
+def test_eda_dashboard_renders_and_updates(lab, browser_context):
+    _write_notebook(lab["notebooks"] / "eda_dashboard.ipynb", _eda_cells())
+    page = browser_context.new_page()
+    _open_and_run(page, lab, "eda_dashboard.ipynb")
+    _wait_for_plot(page, lab, "eda_dashboard")
+    page.wait_for_timeout(2000)
+    _screenshot(page, lab, "eda_dashboard_before.png")
+    assert _has_title(page, "interactions.user_id"), (
+        "the EDA charts were empty before the first interaction: the FigureWidgets inside the "
+        "box did not receive their first state")
+    page.select_option(".jp-OutputArea .rwb-eda-column select", "item_id")
+    try:
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+            ".some(e => e.textContent === 'interactions.item_id')", timeout=40_000)
+    finally:
+        _screenshot(page, lab, "eda_dashboard_after.png")
+    bars = page.locator(".jp-OutputArea .rwb-eda-distribution .bars .point").count()
+    assert bars > 0, "the distribution chart drew no bars after the change"
+    page.close()
