@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['window_alerts', 'DriftDashboard', 'drift_dashboard']
 
-# %% ../nbs/53_drift_dashboard.ipynb #4e98434b
+# %% ../nbs/53_drift_dashboard.ipynb #30a05b33
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +13,7 @@ from .core import TS_COL
 from .drift import DEFAULT_THRESHOLDS, drift_timeline, match_weekdays, seasonal_reference
 from .drift_alerts import DEFAULT_RULES, AlertRule, evaluate_rules
 
-# %% ../nbs/53_drift_dashboard.ipynb #a1738c0c
+# %% ../nbs/53_drift_dashboard.ipynb #e6eafaa8
 def window_alerts(
     timeline: pd.DataFrame,          # output of `drift_timeline`
     rules: list[AlertRule] | None = None,  # default DEFAULT_RULES
@@ -33,7 +33,7 @@ def window_alerts(
                          "value": alert.value, "severity": alert.severity})
     return pd.DataFrame(rows, columns=["window_start", "rule", "metric", "value", "severity"])
 
-# %% ../nbs/53_drift_dashboard.ipynb #27a052ea
+# %% ../nbs/53_drift_dashboard.ipynb #335a4cba
 class DriftDashboard:
     "ipywidgets + plotly dashboard over a drift timeline; display `.widget`."
 
@@ -79,15 +79,20 @@ class DriftDashboard:
         self.window_slider = widgets.SelectionSlider(options=labels, value=self.windows[-1],
                                                      description="window",
                                                      layout=widgets.Layout(width="60%"))
-        self.distribution = go.FigureWidget(layout=dict(height=320, barmode="overlay",
-                                                        margin=dict(t=40, b=30)))
-        self.distribution.add_bar(name="reference", opacity=0.6)
-        self.distribution.add_bar(name="current", opacity=0.6)
-        self.drift_over_time = go.FigureWidget(layout=dict(height=280, margin=dict(t=40, b=30),
-                                                           yaxis_title="drift score"))
-        self.drift_over_time.add_scatter(name="drift score", mode="lines+markers")
-        self.drift_over_time.add_scatter(name="selected", mode="markers",
-                                         marker=dict(size=14, color="red", symbol="circle-open"))
+        # figures are created with their first content: a FigureWidget inside a box only
+        # receives later changes, not the state it had before it was displayed
+        view = self._view(self.feature_picker.value, self.window_slider.value)
+        self.distribution = go.FigureWidget(
+            data=[go.Bar(name="reference", opacity=0.6, x=view["x"], y=view["ref"]),
+                  go.Bar(name="current", opacity=0.6, x=view["x"], y=view["cur"])],
+            layout=dict(height=320, barmode="overlay", margin=dict(t=40, b=30),
+                        title=view["dist_title"], yaxis_title="share of rows"))
+        self.drift_over_time = go.FigureWidget(
+            data=[go.Scatter(name="drift score", mode="lines+markers", x=view["tx"], y=view["ty"]),
+                  go.Scatter(name="selected", mode="markers", x=view["sx"], y=view["sy"],
+                             marker=dict(size=14, color="red", symbol="circle-open"))],
+            layout=dict(height=280, margin=dict(t=40, b=30), yaxis_title="drift score",
+                        title=view["time_title"]))
         self.drift_over_time.add_hline(y=1.0, line_dash="dash", annotation_text="threshold")
         self.alert_list = widgets.HTML()
         self.summary = widgets.HTML()
@@ -96,7 +101,7 @@ class DriftDashboard:
         self.widget = widgets.VBox([widgets.HBox([self.feature_picker, self.window_slider]),
                                     self.summary, self.distribution, self.drift_over_time,
                                     self.alert_list])
-        self.update()
+        self._texts(view)
 
     def _on_change(self, change):
         self.update()
@@ -116,35 +121,48 @@ class DriftDashboard:
         cur_share = cur.astype(str).value_counts(normalize=True).reindex(levels, fill_value=0)
         return list(levels), ref_share.tolist(), cur_share.tolist()
 
-    def update(self):
-        "Redraw for the current feature and window."
-        feature, start = self.feature_picker.value, self.window_slider.value
+    def _view(self, feature: str, start) -> dict:
+        "Everything drawn for one feature and window."
         reference, current = self.window_data(start)
         x, ref_share, cur_share = self._histograms(feature, reference, current)
         rows = self.timeline[self.timeline.column == feature].sort_values("window_start")
         here = rows[rows.window_start == start]
         label = str(pd.Timestamp(start).date())
-        with self.distribution.batch_update():
-            self.distribution.data[0].update(x=x, y=ref_share)
-            self.distribution.data[1].update(x=x, y=cur_share)
-            self.distribution.layout.title = f"{feature}: reference vs window {label}"
-        with self.drift_over_time.batch_update():
-            self.drift_over_time.data[0].update(x=rows.window_start, y=rows.drift_score)
-            self.drift_over_time.data[1].update(x=here.window_start, y=here.drift_score)
-            self.drift_over_time.layout.title = f"drift of {feature} over time"
+        return {"feature": feature, "start": start, "label": label, "here": here,
+                "x": x, "ref": ref_share, "cur": cur_share,
+                "dist_title": f"{feature}: reference vs window {label}",
+                "tx": [str(t) for t in rows.window_start], "ty": rows.drift_score.tolist(),
+                "sx": [str(t) for t in here.window_start], "sy": here.drift_score.tolist(),
+                "time_title": f"drift of {feature} over time"}
+
+    def _texts(self, view: dict):
+        feature, label, here = view["feature"], view["label"], view["here"]
         if len(here):
             r = here.iloc[0]
             self.summary.value = (f"<b>{feature}</b> in window {label}: {r.method} effect "
                                   f"{r.effect:.3f} (threshold {r.threshold:g}), drift score "
                                   f"{r.drift_score:.2f} - {'DRIFT' if r.drifted else 'no drift'}")
-        shown = self.alerts[self.alerts.window_start == start]
+        shown = self.alerts[self.alerts.window_start == view["start"]]
         if shown.empty:
-            self.alert_list.value = f"<i>no alerts in window {label}</i> "\
-                                    f"({len(self.alerts)} in all windows)"
+            self.alert_list.value = (f"<i>no alerts in window {label}</i> "
+                                     f"({len(self.alerts)} in all windows)")
         else:
             items = "".join(f"<li>[{a.severity}] {a.rule}: {a.metric} = {a.value:.2f}</li>"
                             for a in shown.itertuples())
             self.alert_list.value = f"<b>alerts in window {label}</b><ul>{items}</ul>"
+
+    def update(self):
+        "Redraw for the current feature and window."
+        view = self._view(self.feature_picker.value, self.window_slider.value)
+        with self.distribution.batch_update():
+            self.distribution.data[0].update(x=view["x"], y=view["ref"])
+            self.distribution.data[1].update(x=view["x"], y=view["cur"])
+            self.distribution.layout.title = view["dist_title"]
+        with self.drift_over_time.batch_update():
+            self.drift_over_time.data[0].update(x=view["tx"], y=view["ty"])
+            self.drift_over_time.data[1].update(x=view["sx"], y=view["sy"])
+            self.drift_over_time.layout.title = view["time_title"]
+        self._texts(view)
 
 def drift_dashboard(data: pd.DataFrame, **kwargs):
     "Build a `DriftDashboard` over `data` and return its widget (kwargs as DriftDashboard)."
