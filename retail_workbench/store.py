@@ -4,7 +4,7 @@
 __all__ = ['DIFF_KEYS', 'RETENTION_COUNTS', 'WEEK_COL', 'content_sha256', 'snapshot_id', 'Snapshot', 'SnapshotStore',
            'SnapshotDiff', 'diff_snapshots', 'apply_retention']
 
-# %% ../nbs/05_store.ipynb #f77c6a2e
+# %% ../nbs/05_store.ipynb #4b7f8254
 import json
 import os
 import re
@@ -25,7 +25,7 @@ from retail_workbench.core import (
     EVENT_VIEW, EVENT_CLICK, EVENT_ADD_TO_CART, EVENT_ORDER, EVENT_RATING,
 )
 
-# %% ../nbs/05_store.ipynb #cacdb2e0
+# %% ../nbs/05_store.ipynb #97514e0f
 def content_sha256(
     df: pd.DataFrame,  # the table to hash
 ) -> str:
@@ -39,7 +39,7 @@ def content_sha256(
         digest.update(np.ascontiguousarray(hashed.to_numpy(dtype="uint64")).tobytes())
     return digest.hexdigest()
 
-# %% ../nbs/05_store.ipynb #c33ab3e1
+# %% ../nbs/05_store.ipynb #7323104e
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 def snapshot_id(
@@ -71,7 +71,7 @@ class Snapshot:
         fields.pop("path")
         return fields
 
-# %% ../nbs/05_store.ipynb #6a8669b7
+# %% ../nbs/05_store.ipynb #45172ce3
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -99,7 +99,7 @@ def _check_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
                           hint="Call `df.reset_index()` to keep it as columns, or drop it.")
     return df.reset_index(drop=True)
 
-# %% ../nbs/05_store.ipynb #ee6246d5
+# %% ../nbs/05_store.ipynb #9d027558
 class SnapshotStore:
     "Immutable, content-addressed parquet snapshots of tables, with SQL over them via DuckDB."
 
@@ -264,7 +264,22 @@ class SnapshotStore:
         listing["rows"] = listing["rows"].astype("int64")
         return listing.sort_values(["created_at", "id"], ignore_index=True)
 
-# %% ../nbs/05_store.ipynb #68aee397
+# %% ../nbs/05_store.ipynb #5450420c
+def _store_verify(
+    self,
+    snap_id: str,  # a snapshot id, or a unique prefix of one
+) -> bool:
+    "True when the stored rows of `snap_id` still hash to its manifest's sha256."
+    snap = self.get(snap_id)
+    try:
+        stored = pd.read_parquet(snap.path / "data.parquet")
+    except Exception:  # unreadable file: damaged
+        return False
+    return content_sha256(stored) == snap.sha256
+
+SnapshotStore.verify = _store_verify
+
+# %% ../nbs/05_store.ipynb #a2899cc0
 DIFF_KEYS = {"catalog": [ITEM_COL], "customers": [USER_COL]}
 
 @dataclass
@@ -287,7 +302,7 @@ class SnapshotDiff:
                 "changed": len(self.changed), "columns_added": self.columns_added,
                 "columns_removed": self.columns_removed}
 
-# %% ../nbs/05_store.ipynb #4249a292
+# %% ../nbs/05_store.ipynb #58d14f5e
 def _current_rows(df: pd.DataFrame, key: list, snap_id: str) -> pd.DataFrame:
     missing = [c for c in key if c not in df.columns]
     if missing:
@@ -318,7 +333,7 @@ def _row_diff(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     removed = old[~old_key.isin(new_key)].reset_index(drop=True)
     return added, removed
 
-# %% ../nbs/05_store.ipynb #2d02fe6c
+# %% ../nbs/05_store.ipynb #49ce209f
 def diff_snapshots(
     store: SnapshotStore,    # the store holding both snapshots
     old_id: str,             # the earlier snapshot
@@ -366,14 +381,14 @@ def diff_snapshots(
     return SnapshotDiff(old_snap.id, new_snap.id, key, added, removed, changed, changes,
                         columns_added, columns_removed)
 
-# %% ../nbs/05_store.ipynb #268b8eba
+# %% ../nbs/05_store.ipynb #d531c367
 def _store_diff(self, old_id: str, new_id: str, key=None) -> SnapshotDiff:
     "Rows or keys added, removed and changed from `old_id` to `new_id` (see `diff_snapshots`)."
     return diff_snapshots(self, old_id, new_id, key=key)
 
 SnapshotStore.diff = _store_diff
 
-# %% ../nbs/05_store.ipynb #1e6cef25
+# %% ../nbs/05_store.ipynb #3754612b
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -412,7 +427,7 @@ def _store_sql(
 SnapshotStore.connect = _store_connect
 SnapshotStore.sql = _store_sql
 
-# %% ../nbs/05_store.ipynb #c6fc1f5b
+# %% ../nbs/05_store.ipynb #26574fdd
 RETENTION_COUNTS = {
     "views": EVENT_VIEW, "clicks": EVENT_CLICK, "add_to_carts": EVENT_ADD_TO_CART,
     "orders": EVENT_ORDER, "ratings": EVENT_RATING,
@@ -431,7 +446,7 @@ def _weekly_sql(source: str, where: str, keys: list[str]) -> str:
             f"  {units}\nFROM {source}\nWHERE {where}\n"
             f"GROUP BY {group} ORDER BY {group}")
 
-# %% ../nbs/05_store.ipynb #9fe5afcd
+# %% ../nbs/05_store.ipynb #e6a3b799
 def _as_ns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for column in columns:
         if column in df.columns:

@@ -58,6 +58,15 @@ def test_round_trip_keeps_values_and_dtypes(store):
     assert str(back["ts"].dtype) == "datetime64[ns]"
     assert snap.rows == 3 and snap.schema["price"] == "float64"
     assert snap.sha256 == content_sha256(df)
+    assert store.verify(snap.id)
+
+
+def test_verify_catches_a_changed_file(store, interactions):
+    snap = store.write(interactions.assign(event=interactions["event"].astype("category")),
+                       "interactions")
+    assert store.verify(snap.id)  # categorical columns survive the parquet round trip
+    (snap.path / "data.parquet").write_bytes(b"not parquet")
+    assert not store.verify(snap.id)
 
 
 def test_identical_content_same_id_and_no_new_files(store, interactions):
