@@ -22,12 +22,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def retail(shared_data_module):
-    tables = load_recommender_data(str(shared_data_module / "online_retail.parquet"),
-                                   "online_retail")
-    train, test = chronological_split(tables["interactions"], cut=CUT)
-    # LightFM's MovieLens example settings: warp, learning rate 0.05, 10 epochs, 10 components
-    model = LightFMRecommender(loss="warp", learning_rate=0.05, epochs=10, no_components=10,
-                               random_state=0, num_threads=1).fit(train)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RWB_PROGRESS", "0")
+        tables = load_recommender_data(str(shared_data_module / "online_retail.parquet"),
+                                       "online_retail")
+        train, test = chronological_split(tables["interactions"], cut=CUT)
+        # LightFM's MovieLens example settings: warp, learning rate 0.05, 10 epochs, 10 components
+        model = LightFMRecommender(loss="warp", learning_rate=0.05, epochs=10, no_components=10,
+                                   random_state=0, num_threads=1).fit(train)
     return tables, train, test, model
 
 
