@@ -6,7 +6,7 @@
 __all__ = ['ID_COLUMNS', 'PROFILE_COLUMNS', 'column_kind', 'profile', 'time_columns', 'time_coverage', 'plot_profile',
            'distribution_data', 'plot_distribution', 'plot_time_coverage', 'EdaDashboard', 'eda_dashboard']
 
-# %% ../nbs/07_eda.ipynb #6e899be1
+# %% ../nbs/07_eda.ipynb #bf7c97b7
 import numpy as np
 import pandas as pd
 
@@ -15,7 +15,7 @@ from retail_workbench.core import (
     SchemaError,
 )
 
-# %% ../nbs/07_eda.ipynb #4f4d1ad0
+# %% ../nbs/07_eda.ipynb #81d4b47f
 ID_COLUMNS = (USER_COL, ITEM_COL, SESSION_COL, STORE_COL)
 
 def column_kind(
@@ -32,7 +32,7 @@ def column_kind(
         return "numeric"
     return "text"
 
-# %% ../nbs/07_eda.ipynb #d069a98d
+# %% ../nbs/07_eda.ipynb #009a64b0
 PROFILE_COLUMNS = ["column", "dtype", "kind", "rows", "missing", "missing_share", "distinct",
                    "distinct_share", "min", "max", "mean", "std", "p01", "p50", "p99",
                    "outliers", "outlier_share", "zeros", "top", "top_share"]
@@ -56,13 +56,13 @@ def _numeric_stats(values: pd.Series, sample: int | None, seed: int) -> dict:
                 p01=p01, p50=p50, p99=p99, outliers=int(round(outside.sum() * scale)),
                 outlier_share=float(outside.mean()), zeros=int((numbers == 0).sum()))
 
-# %% ../nbs/07_eda.ipynb #fd16c478
+# %% ../nbs/07_eda.ipynb #edb31e3e
 def profile(
     df: pd.DataFrame,            # any table
     sample: int | None = 1_000_000,  # rows used for quantiles and outliers (None: all)
     seed: int = 0,               # seed of that sample
 ) -> pd.DataFrame:
-    "One row per column: dtype, kind, missing, distinct, range, moments, quantiles, outliers, top value."
+    "One row per column: dtype, kind, missing, distinct, range, moments, quantiles, outliers, top."
     if not isinstance(df, pd.DataFrame):
         raise SchemaError(f"profile expects a pandas DataFrame, got {type(df).__name__}.")
     rows = []
@@ -71,8 +71,9 @@ def profile(
         series = df[name]
         kind = column_kind(series)
         present = series.dropna()
+        missing = n - len(present)
         row = dict(column=str(name), dtype=str(series.dtype), kind=kind, rows=n,
-                   missing=int(n - len(present)), missing_share=(n - len(present)) / n if n else 0.0,
+                   missing=int(missing), missing_share=missing / n if n else 0.0,
                    distinct=int(present.nunique()))
         row["distinct_share"] = row["distinct"] / len(present) if len(present) else 0.0
         if kind == "numeric":
@@ -86,7 +87,7 @@ def profile(
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS).astype(
         {"min": object, "max": object, "top": object})
 
-# %% ../nbs/07_eda.ipynb #db0ddda5
+# %% ../nbs/07_eda.ipynb #781a33e9
 def time_columns(df: pd.DataFrame) -> list[str]:
     "Datetime columns of `df`, the canonical event time (`ts`, `date`) first."
     found = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
@@ -109,7 +110,7 @@ def time_coverage(
     counts = df.set_index(ts_col).resample(freq).size()
     return counts.rename("rows").rename_axis("period").reset_index()
 
-# %% ../nbs/07_eda.ipynb #9cb139df
+# %% ../nbs/07_eda.ipynb #c7e37156
 def plot_profile(
     prof: pd.DataFrame,  # output of `profile`
     title: str = "",     # figure title
@@ -128,7 +129,7 @@ def plot_profile(
     fig.update_yaxes(autorange="reversed")
     return fig
 
-# %% ../nbs/07_eda.ipynb #6de62817
+# %% ../nbs/07_eda.ipynb #01827eef
 def distribution_data(
     series: pd.Series,  # a column
     bins: int = 40,     # histogram bins of numeric columns
@@ -163,7 +164,7 @@ def plot_distribution(
                       height=320, margin=dict(t=50, b=40), bargap=0.05)
     return fig
 
-# %% ../nbs/07_eda.ipynb #518831a3
+# %% ../nbs/07_eda.ipynb #4ce10845
 def plot_time_coverage(
     df: pd.DataFrame,          # any table with a datetime column
     ts_col: str | None = None, # that column; default the first datetime column
@@ -181,7 +182,7 @@ def plot_time_coverage(
                       margin=dict(t=50, b=40))
     return fig
 
-# %% ../nbs/07_eda.ipynb #70a0160d
+# %% ../nbs/07_eda.ipynb #acfda79f
 import ipywidgets as widgets
 
 class EdaDashboard(widgets.VBox):
@@ -335,7 +336,7 @@ class EdaDashboard(widgets.VBox):
                               f"{len(self.table):,} rows; column <b>{column}</b>")
         self.updates += 1
 
-# %% ../nbs/07_eda.ipynb #d663ca6f
+# %% ../nbs/07_eda.ipynb #7b699fa6
 def eda_dashboard(
     tables: dict,                       # name -> DataFrame, e.g. `world.tables`
     segments: pd.Series | None = None,  # user_id -> segment name, enables the segment filter

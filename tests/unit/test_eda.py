@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import DataError, SchemaError
-from retail_workbench.eda import (EdaDashboard, distribution_data, eda_dashboard, plot_distribution,
-                                  plot_profile, plot_time_coverage, profile, time_coverage)
+from retail_workbench.eda import (EdaDashboard, distribution_data, eda_dashboard,
+                                  plot_distribution, plot_profile, plot_time_coverage, profile,
+                                  time_coverage)
 from retail_workbench.synth import make_world
 
 
@@ -78,7 +79,8 @@ def test_plots_draw_the_data(world):
 def test_dashboard_controls_filter_and_redraw(world):
     dash = eda_dashboard(world.tables, segments=world.truth.segments)
     assert isinstance(dash, EdaDashboard)
-    for control, css in [(dash.table_picker, "rwb-eda-table"), (dash.column_picker, "rwb-eda-column"),
+    for control, css in [(dash.table_picker, "rwb-eda-table"),
+                         (dash.column_picker, "rwb-eda-column"),
                          (dash.start_picker, "rwb-eda-start"), (dash.end_picker, "rwb-eda-end"),
                          (dash.segment_picker, "rwb-eda-segment"),
                          (dash.distribution, "rwb-eda-distribution"),
