@@ -6,7 +6,7 @@
 __all__ = ['project_templates', 'PipelineError', 'Step', 'PipelineSpec', 'load_pipeline', 'load_state', 'PipelineResult',
            'run_pipeline', 'resume_pipeline', 'ingest_step', 'validate_step', 'train_register_step', 'export_step']
 
-# %% ../nbs/43_pipeline.ipynb #b6f0f210
+# %% ../nbs/43_pipeline.ipynb #ad524203
 import json
 import os
 import secrets
@@ -22,7 +22,7 @@ from .core import (ConfigError, WorkbenchError, get_logger, get_settings,
                                    get_workspace, progress)
 from .tracking import DEFAULT_EXPERIMENT, get_experiment_id
 
-# %% ../nbs/43_pipeline.ipynb #05e2c009
+# %% ../nbs/43_pipeline.ipynb #df85ea43
 def project_templates() -> Path:
     "The project's `templates/` folder (beside the package)."
     import retail_workbench
@@ -92,7 +92,7 @@ def load_pipeline(
     return PipelineSpec(raw.get("name", "pipeline"), parsed, raw.get("kernel", "retail-workbench"),
                         raw.get("experiment", DEFAULT_EXPERIMENT), source)
 
-# %% ../nbs/43_pipeline.ipynb #a2bebb06
+# %% ../nbs/43_pipeline.ipynb #20f02a90
 def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -127,7 +127,7 @@ def load_state(
                           hint="List runs with `ls workspace/runs`; the id is the folder name.")
     return json.loads(path.read_text())
 
-# %% ../nbs/43_pipeline.ipynb #e4bb7241
+# %% ../nbs/43_pipeline.ipynb #e6e6ec2b
 def _collect_metrics(run_dir: Path, step: str, started: float) -> dict:
     target = run_dir / f"{step}.metrics.json"
     if not (target.exists() and target.stat().st_mtime >= started):
@@ -234,7 +234,7 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
     _save_state(run_dir, state)
     return record
 
-# %% ../nbs/43_pipeline.ipynb #f0876a77
+# %% ../nbs/43_pipeline.ipynb #939ab5f3
 @dataclass
 class PipelineResult:
     "What a pipeline run did."
@@ -253,7 +253,8 @@ def _result(state: dict) -> PipelineResult:
 
 def _execute(state: dict, spec: PipelineSpec, raise_on_failure: bool) -> PipelineResult:
     from mlflow.tracking import MlflowClient
-    client = MlflowClient()
+    from retail_workbench.tracking import configure_mlflow
+    client = MlflowClient(configure_mlflow())
     todo = [s for s in spec.steps if state["steps"][s.name]["status"] != "succeeded"]
     state["status"] = "running"
     _save_state(Path(state["run_dir"]), state)
@@ -328,7 +329,8 @@ def resume_pipeline(
     parsed = load_pipeline(state["spec"])
     for step in parsed.steps:
         state["steps"].setdefault(step.name, {"status": "pending"})
-    client = MlflowClient(); get_experiment_id(parsed.experiment)
+    get_experiment_id(parsed.experiment)  # points MLflow at the workspace store
+    client = MlflowClient()
     for record in state["steps"].values():  # a killed step left its child run RUNNING
         child = record.get("mlflow_run_id")
         if record["status"] == "running" and child:
@@ -337,7 +339,7 @@ def resume_pipeline(
     client.set_tag(state["mlflow_run_id"], "resumed", "true")
     return _execute(state, parsed, raise_on_failure)
 
-# %% ../nbs/43_pipeline.ipynb #32bfc46f
+# %% ../nbs/43_pipeline.ipynb #58310b2a
 def ingest_step(
     quick: bool = False,  # small synthetic world
     seed: int = 0,        # world seed
@@ -371,7 +373,7 @@ def validate_step(
         report[f"{table}_clean"] = result.rows_clean
     return report
 
-# %% ../nbs/43_pipeline.ipynb #f07b49ad
+# %% ../nbs/43_pipeline.ipynb #b7f7aa38
 def train_register_step(
     family: str,                 # model family ('recommender', 'forecaster')
     params: dict | None = None,  # hyperparameters over the defaults (and tuned ones)
@@ -417,7 +419,7 @@ def train_register_step(
             "challenger_score": decision.challenger_score, "eval_snapshot": evaluation.id,
             "mlflow_run_id": run.run_id}
 
-# %% ../nbs/43_pipeline.ipynb #50b877e6
+# %% ../nbs/43_pipeline.ipynb #fb59328e
 def export_step(
     families=("recommender", "forecaster"),  # registered models to export
     repository: str | Path = "",             # Triton repository (default: workspace/artifacts/triton)

@@ -6,7 +6,7 @@
 __all__ = ['DEFAULT_EXPERIMENT', 'MAX_DIGEST', 'tracking_uri', 'configure_mlflow', 'get_experiment_id', 'snapshot_dataset',
            'TrainingRun', 'training_run']
 
-# %% ../nbs/40_tracking.ipynb #247d56a7
+# %% ../nbs/40_tracking.ipynb #f2c0748d
 import logging
 import os
 import shutil
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .core import ConfigError, WorkbenchError, get_logger, get_settings, get_workspace
 
-# %% ../nbs/40_tracking.ipynb #a0214a76
+# %% ../nbs/40_tracking.ipynb #2d199fbb
 DEFAULT_EXPERIMENT = "retail_workbench"
 
 def tracking_uri() -> str:
@@ -31,7 +31,7 @@ def _sqlite_path(uri: str) -> Path | None:
 def _is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
-# %% ../nbs/40_tracking.ipynb #55fc637a
+# %% ../nbs/40_tracking.ipynb #bf228624
 def _seed_sqlite(db: Path):
     "Copy a pristine, already migrated tracking database for this MLflow version into `db`."
     from importlib.metadata import version
@@ -62,11 +62,17 @@ def configure_mlflow() -> str:
     db = _sqlite_path(uri)
     if db is not None and not db.exists():
         _seed_sqlite(db)
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    for key, value in saved.items():  # MLflow exports these; keep the workspace the source of truth
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     return uri
 
-# %% ../nbs/40_tracking.ipynb #ffa151dc
+# %% ../nbs/40_tracking.ipynb #5da3e4b5
 def get_experiment_id(
     name: str = DEFAULT_EXPERIMENT,  # experiment name
 ) -> str:
@@ -82,7 +88,7 @@ def get_experiment_id(
         location = get_workspace().path("artifacts", "mlflow", name).as_uri()
     return client.create_experiment(name, artifact_location=location)
 
-# %% ../nbs/40_tracking.ipynb #2490167f
+# %% ../nbs/40_tracking.ipynb #e13a775f
 MAX_DIGEST = 36
 
 def _snapshot_fields(snapshot) -> dict:
@@ -107,7 +113,7 @@ def snapshot_dataset(snapshot):
         source = resolve_dataset_source(location)
     return MetaDataset(source, name=str(fields["table"]), digest=str(fields["id"])[:MAX_DIGEST])
 
-# %% ../nbs/40_tracking.ipynb #79532b85
+# %% ../nbs/40_tracking.ipynb #3a13b360
 def _flat_params(params: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in (params or {}).items():
@@ -131,7 +137,7 @@ def _numeric_metrics(metrics: dict, prefix: str = "") -> dict:
             found[name] = float(value.item())
     return found
 
-# %% ../nbs/40_tracking.ipynb #b0a7bdcc
+# %% ../nbs/40_tracking.ipynb #3118e297
 class _PickledModel:
     "python_function wrapper that calls a pickled estimator's `predict`."
     def __init__(self):
@@ -160,7 +166,7 @@ def _pyfunc_class():
     import mlflow.pyfunc
     return type("PickledModel", (_PickledModel, mlflow.pyfunc.PythonModel), {})
 
-# %% ../nbs/40_tracking.ipynb #703fa514
+# %% ../nbs/40_tracking.ipynb #99cedce1
 class TrainingRun:
     "One MLflow training run: parameters, snapshots, catalogue version, metrics, notebook, plots, model."
     def __init__(

@@ -98,3 +98,13 @@ def test_store_snapshots_are_recorded(workspace_home):
     recorded = mlflow.get_run(run.run_id)
     assert recorded.inputs.dataset_inputs[0].dataset.digest == snap.id
     assert recorded.data.tags["catalog_version"] == snap.id
+
+
+def test_switching_workspace_switches_the_store(tmp_path, monkeypatch):
+    import os
+    get_experiment_id("first")
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # MLflow's export is undone
+    monkeypatch.setenv("RWB_HOME", str(tmp_path / "second"))
+    get_experiment_id("second")
+    assert (tmp_path / "second" / "mlflow.db").exists()
+    assert mlflow.get_experiment_by_name("first") is None
