@@ -1,6 +1,7 @@
 """Online Retail (real data, skipped without ../shared/data): LightFM against popularity, the
 wrapper against raw LightFM, and the hybrid model against pure CF on items new in the test period.
 Chronological split by invoice date: train before 2011-10-01, test from then on."""
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,7 @@ def test_hybrid_beats_pure_cf_on_items_unseen_in_training(retail):
     hybrid = LightFMRecommender(no_components=10, epochs=10, random_state=0, title_words=True)
     hybrid.fit(train, catalog=catalog[catalog.item_id.isin(train.item_id)])
     hybrid.add_items(catalog[catalog.item_id.isin(new_items)])
-    cf = LightFMRecommender(**model.get_params()).fit(train)
+    cf = copy.deepcopy(model)   # the pure-CF model of the fixture, left unchanged for others
     cf.add_items(catalog[catalog.item_id.isin(new_items)])   # no features: the average item
     truth = test[test.item_id.isin(new_items) & test.user_id.isin(train.user_id)]
     users = truth.user_id.unique()
