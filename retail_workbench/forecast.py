@@ -5,7 +5,7 @@ __all__ = ['FORECAST_COL', 'LOWER_COL', 'UPPER_COL', 'MODEL_COL', 'EVENT_NAME_CO
            'complete_series', 'sales_from_lines', 'example_sales', 'fourier_terms', 'design_matrix', 'SeasonalNaive',
            'MovingAverage', 'DemandForecaster', 'aggregate_forecasts']
 
-# %% ../nbs/20_forecast.ipynb #f2bdb16f
+# %% ../nbs/20_forecast.ipynb #70ec370a
 import time
 import warnings
 
@@ -15,10 +15,10 @@ from sklearn.base import BaseEstimator
 
 from .core import (CATEGORY_COL, DATE_COL, HOLIDAY_COL, ITEM_COL, PRICE_COL,
                                    PROMO_COL, STORE_COL, UNITS_COL, VALID_FROM_COL, ConfigError,
-                                   DataError, NotFittedError, SchemaError, get_logger,
+                                   DataError, NotFittedError, SchemaError, UnknownIdError,
                                    get_settings, progress)
 
-# %% ../nbs/20_forecast.ipynb #441e16ab
+# %% ../nbs/20_forecast.ipynb #f1ab13e6
 FORECAST_COL = "forecast"  # point forecast (units)
 LOWER_COL = "lower"        # lower end of the prediction interval
 UPPER_COL = "upper"        # upper end of the prediction interval
@@ -26,7 +26,7 @@ MODEL_COL = "model"        # which model produced the row (e.g. 'arima', 'season
 EVENT_NAME_COL = "event"   # calendar column with the event name ('' on ordinary days)
 SERIES_KEYS = (STORE_COL, ITEM_COL)  # one series per store and item
 
-# %% ../nbs/20_forecast.ipynb #6cbbb119
+# %% ../nbs/20_forecast.ipynb #9fd93be6
 def check_sales(
     sales: pd.DataFrame,  # canonical sales table
     keys=SERIES_KEYS,     # columns that identify a series
@@ -50,7 +50,7 @@ def check_sales(
         raise DataError("column 'price' has values <= 0.", hint="Drop or fix those rows first.")
     return out
 
-# %% ../nbs/20_forecast.ipynb #5a971899
+# %% ../nbs/20_forecast.ipynb #614b184a
 def complete_series(
     sales: pd.DataFrame,  # canonical sales table
     keys=SERIES_KEYS,     # columns that identify a series
@@ -84,7 +84,7 @@ def complete_series(
     panel = pd.concat(frames, ignore_index=True)
     return panel[[DATE_COL, *keys, *[c for c in (UNITS_COL, PRICE_COL, PROMO_COL) if c in panel]]]
 
-# %% ../nbs/20_forecast.ipynb #f719a398
+# %% ../nbs/20_forecast.ipynb #b896db52
 def sales_from_lines(
     lines: pd.DataFrame,     # one row per transaction line
     date: str,               # column with the timestamp or date of the line
@@ -111,7 +111,7 @@ def sales_from_lines(
     daily[PROMO_COL] = daily[PROMO_COL] >= 0.5
     return daily.reset_index()[[DATE_COL, STORE_COL, ITEM_COL, UNITS_COL, PRICE_COL, PROMO_COL]]
 
-# %% ../nbs/20_forecast.ipynb #34a43c47
+# %% ../nbs/20_forecast.ipynb #621f56e3
 def _busiest(sales: pd.DataFrame, n_series: int | None) -> pd.DataFrame:
     "The `n_series` series with the most selling days (ties: most units)."
     if not n_series:
@@ -139,7 +139,12 @@ def example_sales(
                            seed=seed)
         return {"sales": _busiest(world.sales, n_series), "calendar": world.calendar,
                 "catalog": world.catalog, "truth": world.truth, "source": source}
-    folder = Path(data_dir) if data_dir else Path.cwd().parent.parent / "shared" / "data"
+    if data_dir:
+        folder = Path(data_dir)
+    else:  # ../shared/data from the project root, ../../shared/data from nbs/ or templates/
+        candidates = [Path.cwd().parent / "shared" / "data",
+                      Path.cwd().parent.parent / "shared" / "data"]
+        folder = next((c for c in candidates if c.exists()), candidates[0])
     if source == "online_retail":
         path = folder / "online_retail.parquet"
     elif source == "complete_journey":
@@ -173,7 +178,7 @@ def example_sales(
     return {"sales": _busiest(check_sales(sales), n_series), "calendar": None,
             "catalog": catalog, "truth": None, "source": source}
 
-# %% ../nbs/20_forecast.ipynb #d4a0c487
+# %% ../nbs/20_forecast.ipynb #cf6d6207
 _ORIGIN = pd.Timestamp("2000-01-01")
 
 def fourier_terms(
@@ -190,7 +195,7 @@ def fourier_terms(
         cols[f"{prefix}_cos{k}"] = np.cos(2 * np.pi * k * t / period)
     return pd.DataFrame(cols, index=pd.DatetimeIndex(dates))
 
-# %% ../nbs/20_forecast.ipynb #7207392d
+# %% ../nbs/20_forecast.ipynb #ebf15e0b
 def design_matrix(
     frame: pd.DataFrame,        # one series: date (+ price, promo) rows
     calendar: pd.DataFrame | None = None,  # date, holiday (bool), event (str)
@@ -222,7 +227,7 @@ def design_matrix(
                 X[f"event_{name}"] = (names == name).astype(float)
     return X
 
-# %% ../nbs/20_forecast.ipynb #5d1b0110
+# %% ../nbs/20_forecast.ipynb #6a1d2a65
 def _future_frame(state: dict, future: pd.DataFrame | None, horizon: int | None) -> pd.DataFrame:
     "Future rows of one series: the given ones, or `horizon` days at the last price, no promotion."
     if future is not None and len(future):
@@ -235,9 +240,11 @@ def _future_frame(state: dict, future: pd.DataFrame | None, horizon: int | None)
             raise ConfigError("give `horizon` (days) or a `future` table of the days to forecast.")
         dates = pd.date_range(state["end"] + pd.Timedelta(days=1), periods=int(horizon), freq="D")
         out = pd.DataFrame({DATE_COL: dates})
-    if PRICE_COL not in out.columns and state.get("last_price") is not None:
-        out[PRICE_COL] = state["last_price"]
-    out[PRICE_COL] = out[PRICE_COL].fillna(state.get("last_price")) if PRICE_COL in out else np.nan
+    last_price = state.get("last_price")
+    if PRICE_COL not in out.columns:
+        out[PRICE_COL] = last_price if last_price is not None else np.nan
+    elif last_price is not None:
+        out[PRICE_COL] = out[PRICE_COL].fillna(last_price)
     if PROMO_COL not in out.columns:
         out[PROMO_COL] = False
     out[PROMO_COL] = out[PROMO_COL].fillna(False).astype(bool)
@@ -248,7 +255,7 @@ def _steps(state: dict, future: pd.DataFrame) -> np.ndarray:
     "Days ahead (1 = the day after training) of each future row."
     return np.asarray((future[DATE_COL] - state["end"]).dt.days, dtype=int)
 
-# %% ../nbs/20_forecast.ipynb #99a29332
+# %% ../nbs/20_forecast.ipynb #22656f74
 class _PanelForecaster(BaseEstimator):
     "Fit and forecast one model per series of a sales table."
 
@@ -303,6 +310,11 @@ class _PanelForecaster(BaseEstimator):
             if missing:
                 raise SchemaError(f"future table has no column {missing[0]!r}.")
             planned = {k: f for k, f in future.groupby(keys, sort=False)}
+            unknown = [k for k in planned if k not in self.series_]
+            if unknown:
+                raise UnknownIdError(f"{len(unknown)} series in `future` were not seen in "
+                                     f"training, e.g. {unknown[0]}.",
+                                     hint="Fit on a sales table that includes them.")
         out = []
         for key, state in self.series_.items():
             if future is not None and key not in planned:
@@ -327,7 +339,7 @@ def _timed_fit(model, frame, calendar):
     state = model._fit_series(frame, calendar)
     return state, time.perf_counter() - started, time.process_time() - cpu_started
 
-# %% ../nbs/20_forecast.ipynb #d440cd48
+# %% ../nbs/20_forecast.ipynb #a9d1486e
 def _base_state(frame: pd.DataFrame) -> dict:
     state = {"end": frame[DATE_COL].max(), "last_price": None}
     if PRICE_COL in frame.columns:
@@ -364,7 +376,7 @@ class SeasonalNaive(_PanelForecaster):
                                               self.alpha)
         return pd.DataFrame({FORECAST_COL: point, LOWER_COL: lower, UPPER_COL: upper})
 
-# %% ../nbs/20_forecast.ipynb #0f41297a
+# %% ../nbs/20_forecast.ipynb #3bbbfe25
 class MovingAverage(_PanelForecaster):
     "Forecast the mean of the last `window` days for every future day."
     name = "moving_average"
@@ -389,7 +401,7 @@ class MovingAverage(_PanelForecaster):
         return pd.DataFrame({FORECAST_COL: point, LOWER_COL: point + state["lo"],
                              UPPER_COL: point + state["hi"]})
 
-# %% ../nbs/20_forecast.ipynb #b3150a5a
+# %% ../nbs/20_forecast.ipynb #9cf7c53b
 def _limit_threads():
     "One BLAS/OpenMP thread per worker: parallel series, not parallel algebra."
     try:
@@ -447,7 +459,7 @@ def _fit_arima_series(params: dict, frame: pd.DataFrame, calendar) -> tuple:
 class _Fallback(Exception):
     "A series is not fitted with ARIMA, on purpose."
 
-# %% ../nbs/20_forecast.ipynb #52cc5bcc
+# %% ../nbs/20_forecast.ipynb #82fa9e65
 class DemandForecaster(_PanelForecaster):
     "Regression on price, promotion, calendar and Fourier terms with ARIMA errors, per series."
     name = "arima"
@@ -502,7 +514,7 @@ class DemandForecaster(_PanelForecaster):
                              LOWER_COL: np.expm1(regression + interval[:, 0]),
                              UPPER_COL: np.expm1(regression + interval[:, 1])})
 
-# %% ../nbs/20_forecast.ipynb #4ac14803
+# %% ../nbs/20_forecast.ipynb #78f31918
 def aggregate_forecasts(
     forecasts: pd.DataFrame,        # output of `predict`
     level: str = "total",           # 'store', 'category', 'item' or 'total'
