@@ -6,7 +6,7 @@
 __all__ = ['ID_COLUMNS', 'PROFILE_COLUMNS', 'column_kind', 'profile', 'time_columns', 'time_coverage', 'plot_profile',
            'distribution_data', 'plot_distribution', 'plot_time_coverage', 'EdaDashboard', 'eda_dashboard']
 
-# %% ../nbs/07_eda.ipynb #bf7c97b7
+# %% ../nbs/07_eda.ipynb #82cc4123
 import numpy as np
 import pandas as pd
 
@@ -15,14 +15,19 @@ from retail_workbench.core import (
     SchemaError,
 )
 
-# %% ../nbs/07_eda.ipynb #81d4b47f
+# %% ../nbs/07_eda.ipynb #3059c647
 ID_COLUMNS = (USER_COL, ITEM_COL, SESSION_COL, STORE_COL)
+
+def _looks_like_id(name: str) -> bool:
+    "Column names such as `id`, `customer_id`, `CustomerID` or `StoreId`."
+    return name.lower() == "id" or name.lower().endswith("_id") or name.endswith(("ID", "Id"))
 
 def column_kind(
     series: pd.Series,  # a column
 ) -> str:
     "One of 'id', 'bool', 'numeric', 'datetime', 'text'."
-    if series.name in ID_COLUMNS:
+    name = str(series.name) if series.name is not None else ""
+    if name in ID_COLUMNS or _looks_like_id(name):
         return "id"
     if pd.api.types.is_bool_dtype(series):
         return "bool"
@@ -32,7 +37,7 @@ def column_kind(
         return "numeric"
     return "text"
 
-# %% ../nbs/07_eda.ipynb #009a64b0
+# %% ../nbs/07_eda.ipynb #00b4025c
 PROFILE_COLUMNS = ["column", "dtype", "kind", "rows", "missing", "missing_share", "distinct",
                    "distinct_share", "min", "max", "mean", "std", "p01", "p50", "p99",
                    "outliers", "outlier_share", "zeros", "top", "top_share"]
@@ -56,7 +61,7 @@ def _numeric_stats(values: pd.Series, sample: int | None, seed: int) -> dict:
                 p01=p01, p50=p50, p99=p99, outliers=int(round(outside.sum() * scale)),
                 outlier_share=float(outside.mean()), zeros=int((numbers == 0).sum()))
 
-# %% ../nbs/07_eda.ipynb #edb31e3e
+# %% ../nbs/07_eda.ipynb #db610623
 def profile(
     df: pd.DataFrame,            # any table
     sample: int | None = 1_000_000,  # rows used for quantiles and outliers (None: all)
@@ -87,7 +92,7 @@ def profile(
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS).astype(
         {"min": object, "max": object, "top": object})
 
-# %% ../nbs/07_eda.ipynb #781a33e9
+# %% ../nbs/07_eda.ipynb #ca154937
 def time_columns(df: pd.DataFrame) -> list[str]:
     "Datetime columns of `df`, the canonical event time (`ts`, `date`) first."
     found = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
@@ -110,7 +115,7 @@ def time_coverage(
     counts = df.set_index(ts_col).resample(freq).size()
     return counts.rename("rows").rename_axis("period").reset_index()
 
-# %% ../nbs/07_eda.ipynb #c7e37156
+# %% ../nbs/07_eda.ipynb #16ef3d8c
 def plot_profile(
     prof: pd.DataFrame,  # output of `profile`
     title: str = "",     # figure title
@@ -129,7 +134,7 @@ def plot_profile(
     fig.update_yaxes(autorange="reversed")
     return fig
 
-# %% ../nbs/07_eda.ipynb #01827eef
+# %% ../nbs/07_eda.ipynb #20919eda
 def distribution_data(
     series: pd.Series,  # a column
     bins: int = 40,     # histogram bins of numeric columns
@@ -164,7 +169,7 @@ def plot_distribution(
                       height=320, margin=dict(t=50, b=40), bargap=0.05)
     return fig
 
-# %% ../nbs/07_eda.ipynb #4ce10845
+# %% ../nbs/07_eda.ipynb #544e7938
 def plot_time_coverage(
     df: pd.DataFrame,          # any table with a datetime column
     ts_col: str | None = None, # that column; default the first datetime column
@@ -182,7 +187,7 @@ def plot_time_coverage(
                       margin=dict(t=50, b=40))
     return fig
 
-# %% ../nbs/07_eda.ipynb #acfda79f
+# %% ../nbs/07_eda.ipynb #baef8f56
 import ipywidgets as widgets
 
 class EdaDashboard(widgets.VBox):
@@ -336,7 +341,7 @@ class EdaDashboard(widgets.VBox):
                               f"{len(self.table):,} rows; column <b>{column}</b>")
         self.updates += 1
 
-# %% ../nbs/07_eda.ipynb #7b699fa6
+# %% ../nbs/07_eda.ipynb #de2283c0
 def eda_dashboard(
     tables: dict,                       # name -> DataFrame, e.g. `world.tables`
     segments: pd.Series | None = None,  # user_id -> segment name, enables the segment filter
