@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['write_world', 'generate', 'register']
 
-# %% ../nbs/90_cli_synth.ipynb #30905610
+# %% ../nbs/90_cli_synth.ipynb #35451a32
 import json
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import typer
 
 from .core import ConfigError
 
-# %% ../nbs/90_cli_synth.ipynb #5beefcb8
+# %% ../nbs/90_cli_synth.ipynb #19b80aca
 def _write_parquet(df, path: Path) -> Path:
     "Write `df` to `path` atomically (temporary file, then rename)."
     tmp = path.with_name(path.name + ".tmp")
@@ -63,7 +63,7 @@ def write_world(
     written["truth_json"] = path
     return written
 
-# %% ../nbs/90_cli_synth.ipynb #5acfe26b
+# %% ../nbs/90_cli_synth.ipynb #f0c5529d
 def generate(
     users: int = typer.Option(2000, "--users", help="Number of customers."),
     items: int = typer.Option(300, "--items", help="Number of products."),
@@ -117,7 +117,7 @@ def generate(
     if out:
         typer.echo(f"written to {summary['out']}")
 
-# %% ../nbs/90_cli_synth.ipynb #f21cea69
+# %% ../nbs/90_cli_synth.ipynb #76e0e7ee
 def register(app: typer.Typer):
     "Add `rwb generate` to the root app."
     app.command("generate")(generate)
