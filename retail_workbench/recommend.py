@@ -7,7 +7,7 @@ __all__ = ['DEFAULT_EVENT_WEIGHTS', 'LOSSES', 'PopularityRecommender', 'ItemKNNR
            'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models', 'metrics_by_k',
            'evaluate_cold_start', 'with_titles']
 
-# %% ../nbs/10_recommend.ipynb #cc6e8f9c
+# %% ../nbs/10_recommend.ipynb #c9229634
 import re
 from pathlib import Path
 
@@ -23,20 +23,22 @@ from .core import (BRAND_COL, CATEGORY_COL, ConfigError, DataError, EVENT_ADD_TO
                                    UnknownIdError, USER_COL, VALID_FROM_COL, get_logger,
                                    get_settings)
 
-# %% ../nbs/10_recommend.ipynb #7872e707
+# %% ../nbs/10_recommend.ipynb #911e6266
 DEFAULT_EVENT_WEIGHTS = {EVENT_VIEW: 0.25, EVENT_CLICK: 0.5, EVENT_ADD_TO_CART: 0.75,
                          EVENT_ORDER: 1.0, EVENT_RATING: 1.0}
 
 def _check_interactions(interactions: pd.DataFrame):
     if not isinstance(interactions, pd.DataFrame):
-        raise SchemaError(f"interactions must be a pandas DataFrame, got {type(interactions).__name__}.")
+        raise SchemaError("interactions must be a pandas DataFrame, "
+                          f"got {type(interactions).__name__}.")
     for column in (USER_COL, ITEM_COL):
         if column not in interactions.columns:
             raise SchemaError(f"interactions has no column {column!r}.",
                               hint="Map your data to the canonical interactions table first.")
         if interactions[column].isna().any():
-            raise DataError(f"interactions column {column!r} has {interactions[column].isna().sum()} "
-                            "missing ids.", hint="Drop or quarantine those rows before fitting.")
+            n_missing = int(interactions[column].isna().sum())
+            raise DataError(f"interactions column {column!r} has {n_missing} missing ids.",
+                            hint="Drop or quarantine those rows before fitting.")
     if interactions.empty:
         raise DataError("interactions is empty: there is nothing to learn from.")
 
@@ -57,7 +59,7 @@ def _codes(index: pd.Index, ids) -> np.ndarray:
     "Integer codes of `ids` in `index` (-1 where unknown)."
     return index.get_indexer(pd.Index(ids))
 
-# %% ../nbs/10_recommend.ipynb #0385c840
+# %% ../nbs/10_recommend.ipynb #f4f13349
 def _top_k(
     scores: np.ndarray,  # (n_users, n_items) scores, -inf where an item is excluded
     k: int,              # list length
@@ -74,7 +76,7 @@ def _top_k(
     return (np.take_along_axis(candidates, order, axis=1),
             np.take_along_axis(values, order, axis=1))
 
-# %% ../nbs/10_recommend.ipynb #3c2009e3
+# %% ../nbs/10_recommend.ipynb #96f2d7b9
 def _as_id_index(ids) -> pd.Index:
     "Distinct ids in their given order (a single id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -186,7 +188,8 @@ class _Recommender(BaseEstimator):
             history = history[np.argsort(order)]
             features = None
             if new_features is not None:
-                features = sp.lil_matrix((len(batch_codes), new_features.shape[1]), dtype=np.float32)
+                features = sp.lil_matrix((len(batch_codes), new_features.shape[1]),
+                                         dtype=np.float32)
                 features[np.flatnonzero(is_new)] = new_features[new_rows]
                 features = features.tocsr()
             scores = np.asarray(self._score(batch_codes, history, features), dtype=np.float64)
@@ -206,7 +209,7 @@ class _Recommender(BaseEstimator):
         result = pd.concat(frames, ignore_index=True)
         return result.astype({RANK_COL: "int64"})
 
-# %% ../nbs/10_recommend.ipynb #b90f930e
+# %% ../nbs/10_recommend.ipynb #2142a890
 class PopularityRecommender(_Recommender):
     "Most popular items, by distinct users (optionally within a recent window)."
     _serves_unknown_users = True
@@ -235,7 +238,7 @@ class PopularityRecommender(_Recommender):
     def _score(self, codes, history, features):
         return np.broadcast_to(self.popularity_, (len(codes), len(self.popularity_))).copy()
 
-# %% ../nbs/10_recommend.ipynb #afcf8a7d
+# %% ../nbs/10_recommend.ipynb #859615ed
 def _prune_rows(matrix: sp.csr_matrix, n_keep: int) -> sp.csr_matrix:
     "Keep the `n_keep` largest entries of each row of a CSR matrix."
     matrix = matrix.tocsr()
@@ -295,7 +298,7 @@ def _similar_frame(model, item_ids, k, similarity_rows) -> pd.DataFrame:
                          SCORE_COL: values.ravel(),
                          RANK_COL: np.tile(np.arange(1, top.shape[1] + 1), len(top))})
 
-# %% ../nbs/10_recommend.ipynb #698d844d
+# %% ../nbs/10_recommend.ipynb #00cfb9f5
 class RandomRecommender(_Recommender):
     "Items in random order (a floor for every metric)."
     _serves_unknown_users = True
@@ -313,7 +316,7 @@ class RandomRecommender(_Recommender):
     def _score(self, codes, history, features):
         return self.rng_.random((len(codes), len(self.item_index_)))
 
-# %% ../nbs/10_recommend.ipynb #824f2dce
+# %% ../nbs/10_recommend.ipynb #92681af3
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
 class _FeatureSpace:
@@ -344,7 +347,8 @@ class _FeatureSpace:
             rows = pd.Index(table.index).get_indexer(exploded.index)
             parts.append(pd.DataFrame({"row": rows, "name": "word=" + exploded.to_numpy()}))
         if not parts:
-            return pd.DataFrame({"row": np.array([], dtype=int), "name": np.array([], dtype=object)})
+            return pd.DataFrame({"row": np.array([], dtype=int),
+                                 "name": np.array([], dtype=object)})
         return pd.concat(parts, ignore_index=True).drop_duplicates()
 
     def fit(self, table: pd.DataFrame):
@@ -373,7 +377,7 @@ class _FeatureSpace:
                               (tokens["row"].to_numpy()[keep], cols[keep])),
                              shape=(len(table), len(self.names_)))
 
-# %% ../nbs/10_recommend.ipynb #6c2a5ea8
+# %% ../nbs/10_recommend.ipynb #67db9c4e
 def _current_rows(table: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     "The latest version of each entity (catalogues are versioned by `valid_from`)."
     if table is None:
@@ -390,7 +394,7 @@ def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
     return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr().astype(np.float32)
 
-# %% ../nbs/10_recommend.ipynb #c1cecb8e
+# %% ../nbs/10_recommend.ipynb #0ad4f21b
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 
 class LightFMRecommender(_Recommender):
@@ -537,8 +541,8 @@ class LightFMRecommender(_Recommender):
         biases[known] = self.user_biases_[codes[known]]
         if (~known).any():
             new_features = None if features is None else features[np.flatnonzero(~known)]
-            vectors[~known], biases[~known] = self._new_user_vectors(history[np.flatnonzero(~known)],
-                                                                     new_features)
+            rows = np.flatnonzero(~known)
+            vectors[~known], biases[~known] = self._new_user_vectors(history[rows], new_features)
         return vectors, biases
 
     def _score(self, codes, history, features):
@@ -568,7 +572,8 @@ class LightFMRecommender(_Recommender):
         self.item_index_ = self.item_index_.append(pd.Index(rows.index))
         self.item_embeddings_ = np.vstack([self.item_embeddings_, embeddings]).astype(np.float32)
         self.item_biases_ = np.concatenate([self.item_biases_, biases]).astype(np.float32)
-        self.seen_ = sp.hstack([self.seen_, sp.csr_matrix((self.seen_.shape[0], len(rows)))]).tocsr()
+        no_history = sp.csr_matrix((self.seen_.shape[0], len(rows)))
+        self.seen_ = sp.hstack([self.seen_, no_history]).tocsr()
         self._update_fold_in()
         return self
 
@@ -579,7 +584,7 @@ class LightFMRecommender(_Recommender):
         unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
         return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
 
-# %% ../nbs/10_recommend.ipynb #2f3d07a5
+# %% ../nbs/10_recommend.ipynb #70c352d1
 def recommender_tables(
     tables: dict,   # canonical tables from a loader, the store or the synthetic world
 ) -> dict:
@@ -598,7 +603,9 @@ def recommender_tables(
     interactions = interactions[keep]
     catalog = tables.get("catalog")
     if catalog is None and TITLE_COL in interactions.columns:
-        ordered = interactions.sort_values(TS_COL) if TS_COL in interactions.columns else interactions
+        ordered = interactions
+        if TS_COL in interactions.columns:
+            ordered = interactions.sort_values(TS_COL)
         catalog = ordered.groupby(ITEM_COL).agg(**{TITLE_COL: (TITLE_COL, "last")})
         if PRICE_COL in interactions.columns:
             catalog[PRICE_COL] = interactions.groupby(ITEM_COL)[PRICE_COL].median()
@@ -638,7 +645,7 @@ def load_recommender_data(
             tables["interactions"][USER_COL].isin(chosen)].reset_index(drop=True)
     return tables
 
-# %% ../nbs/10_recommend.ipynb #3d8b3bcb
+# %% ../nbs/10_recommend.ipynb #e67eda1c
 def evaluate_models(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions (for seen items and popularity metrics)
@@ -680,7 +687,7 @@ def metrics_by_k(
                          "recall": _recall(lists)})
     return pd.DataFrame(rows)
 
-# %% ../nbs/10_recommend.ipynb #792e8c6f
+# %% ../nbs/10_recommend.ipynb #9d5ff978
 def evaluate_cold_start(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions
@@ -714,5 +721,4 @@ def with_titles(
     if current is None:
         return recs
     columns = [c for c in (TITLE_COL, CATEGORY_COL) if c in current.columns]
-    joined = recs.join(current[columns].reset_index(drop=True).set_index(current.index), on=ITEM_COL)
-    return joined
+    return recs.join(current[columns].rename_axis(None), on=ITEM_COL)

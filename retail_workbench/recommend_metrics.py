@@ -6,7 +6,7 @@
 __all__ = ['precision_at_k', 'recall_at_k', 'ndcg_at_k', 'map_at_k', 'mrr', 'hit_rate_at_k', 'auc', 'catalog_coverage', 'novelty',
            'diversity', 'RANKING_METRICS', 'DEFAULT_METRICS', 'RankedLists', 'rank_lists', 'kendall_tau', 'evaluate']
 
-# %% ../nbs/10b_recommend_metrics.ipynb #f3444fb3
+# %% ../nbs/10b_recommend_metrics.ipynb #fdf4de41
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 from .core import (DataError, ITEM_COL, RANK_COL, SCORE_COL, SchemaError,
                                    USER_COL)
 
-# %% ../nbs/10b_recommend_metrics.ipynb #a6e3c62d
+# %% ../nbs/10b_recommend_metrics.ipynb #dc773bce
 def _require_columns(df: pd.DataFrame, columns, name: str):
     "Raise `SchemaError` naming the first of `columns` missing from `df`."
     if not isinstance(df, pd.DataFrame):
@@ -25,7 +25,7 @@ def _require_columns(df: pd.DataFrame, columns, name: str):
             raise SchemaError(f"{name} has no column {column!r} (columns: {list(df.columns)}).",
                               hint=f"Rename your columns to the canonical {list(columns)}.")
 
-# %% ../nbs/10b_recommend_metrics.ipynb #4a4f1d80
+# %% ../nbs/10b_recommend_metrics.ipynb #0bd1acc1
 @dataclass
 class RankedLists:
     "Top-k lists and held-out truth of the users common to both, as arrays (one row per user)."
@@ -59,7 +59,7 @@ def _order_key(recs: pd.DataFrame) -> np.ndarray:
     raise SchemaError(f"recs needs a {RANK_COL!r} or a {SCORE_COL!r} column to order items.",
                       hint="Use the frame returned by a recommender's `recommend`.")
 
-def _factorize_pair(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _factorize_pair(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, ...]:
     "Integer codes of two id columns over their union, and the distinct ids."
     codes, uniques = pd.factorize(np.concatenate([first.to_numpy(), second.to_numpy()]))
     return codes[:len(first)], codes[len(first):], np.asarray(uniques)
@@ -122,7 +122,7 @@ def rank_lists(
                        lengths=np.bincount(rec_user, minlength=n_users),
                        item_ids=item_ids, k=max(width, 1))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #399844c1
+# %% ../nbs/10b_recommend_metrics.ipynb #6986fcc9
 def _precision(lists: RankedLists) -> float:
     return float(np.mean(lists.hits.sum(axis=1) / lists.k)) if len(lists.users) else 0.0
 
@@ -172,7 +172,7 @@ def _auc(lists: RankedLists) -> float:
     below = np.where(lists.hits, negatives[:, None] - (pos - above_hits), 0).sum(axis=1)
     return float(np.mean(below[ok] / (positives[ok] * negatives[ok])))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #993191cd
+# %% ../nbs/10b_recommend_metrics.ipynb #6ed9259f
 def _coverage(lists: RankedLists, train: pd.DataFrame) -> float:
     if train is None:
         raise ValueError("catalog_coverage needs `train` (the training interactions).")
@@ -252,7 +252,7 @@ def _kendall_tau(reference: pd.DataFrame, other: pd.DataFrame, k: int | None) ->
         return float("nan")
     return float(np.mean((concordant[ok] - discordant[ok]) / pairs[ok]))
 
-# %% ../nbs/10b_recommend_metrics.ipynb #42370431
+# %% ../nbs/10b_recommend_metrics.ipynb #869179b5
 def _metric(name: str, compute, needs: str | None = None, full_lists: bool = False):
     "A public metric with the shared signature built from an array `compute` function."
     def metric(
@@ -306,7 +306,7 @@ RANKING_METRICS = {f.__name__: f for f in (
     precision_at_k, recall_at_k, ndcg_at_k, map_at_k, mrr, hit_rate_at_k, auc,
     catalog_coverage, novelty, diversity, kendall_tau)}
 
-# %% ../nbs/10b_recommend_metrics.ipynb #4e270f0e
+# %% ../nbs/10b_recommend_metrics.ipynb #77c6ac67
 _ACCURACY = {"precision_at_k": _precision, "recall_at_k": _recall, "ndcg_at_k": _ndcg,
              "map_at_k": _map, "mrr": _mrr, "hit_rate_at_k": _hit_rate}
 DEFAULT_METRICS = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",

@@ -94,7 +94,8 @@ def test_diversity_equals_mean_pairwise_cosine():
                                features.colour == "g"]).astype(float)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     values = []
-    for user, items in recs[recs["rank"] <= 10].sort_values(["user_id", "rank"]).groupby("user_id")["item_id"]:
+    top = recs[recs["rank"] <= 10].sort_values(["user_id", "rank"])
+    for user, items in top.groupby("user_id")["item_id"]:
         if user not in set(truth.user_id) or len(items) < 2:
             continue
         v = vectors[items.to_numpy()]
