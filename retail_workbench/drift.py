@@ -7,7 +7,7 @@ __all__ = ['SMALL_SAMPLE', 'P_VALUE_ALPHA', 'DEFAULT_THRESHOLDS', 'DRIFT_SHARE',
            'match_weekdays', 'seasonal_reference', 'drift_timeline', 'detection_summary', 'performance_by_window',
            'performance_drift', 'prediction_drift']
 
-# %% ../nbs/50_drift.ipynb #661c6feb
+# %% ../nbs/50_drift.ipynb #85115f14
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +17,7 @@ from scipy.spatial.distance import jensenshannon
 
 from .core import DataError, SchemaError, TS_COL
 
-# %% ../nbs/50_drift.ipynb #4dd1b5f6
+# %% ../nbs/50_drift.ipynb #17062582
 SMALL_SAMPLE = 1000   # at or below this many rows (smaller window) hypothesis tests are used
 P_VALUE_ALPHA = 0.01  # family-wise significance level of the small-sample tests (per table)
 DEFAULT_THRESHOLDS = {"ks": 0.1, "wasserstein": 0.1, "chisquare": 0.1, "jensenshannon": 0.1,
@@ -27,7 +27,7 @@ MAX_CATEGORIES = 50   # categorical columns keep their most frequent categories,
 PSI_BINS = 10         # quantile bins of the reference for PSI on numeric columns
 _EPS = 1e-4
 
-# %% ../nbs/50_drift.ipynb #e89c08b4
+# %% ../nbs/50_drift.ipynb #370ec1ea
 def column_kind(
     values: pd.Series,   # a column
     max_levels: int = 5,  # numeric columns with at most this many distinct values are categorical
@@ -41,7 +41,7 @@ def column_kind(
         return "categorical"
     return "numeric"
 
-# %% ../nbs/50_drift.ipynb #e73a2af8
+# %% ../nbs/50_drift.ipynb #833667a2
 def _frequencies(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Counts of each category in both windows, rare categories pooled into one."
     ref_s, cur_s = pd.Series(ref).astype(str), pd.Series(cur).astype(str)
@@ -105,7 +105,7 @@ DRIFT_METHODS = {"ks": ks_method, "wasserstein": wasserstein_method,
                  "chisquare": chisquare_method, "jensenshannon": jensenshannon_method,
                  "psi": psi_method}
 
-# %% ../nbs/50_drift.ipynb #b232bd73
+# %% ../nbs/50_drift.ipynb #0843513b
 def choose_method(kind: str, n: int) -> str:
     "Default drift method for a column `kind` when the smaller window has `n` rows."
     if kind == "numeric":
@@ -151,7 +151,7 @@ def column_drift(
             "threshold": threshold, "drift_score": effect / threshold if threshold > 0 else np.inf,
             "drifted": bool(drifted), "missing_delta": missing_delta}
 
-# %% ../nbs/50_drift.ipynb #1cf54249
+# %% ../nbs/50_drift.ipynb #24010b7f
 @dataclass
 class DriftReport:
     "Result of `data_drift`: one row per column, ranked, and the dataset verdict."
@@ -218,7 +218,7 @@ def data_drift(
             "sampled_reference": len(ref_s), "sampled_current": len(cur_s)}
     return DriftReport(table, share, share >= drift_share, drift_share, meta)
 
-# %% ../nbs/50_drift.ipynb #7bcddb81
+# %% ../nbs/50_drift.ipynb #8b5a7da6
 def match_weekdays(
     reference: pd.DataFrame,  # reference rows
     current: pd.DataFrame,    # current rows (defines the target weekday mix)
@@ -275,7 +275,7 @@ def seasonal_reference(
                         f"for policy {policy!r}; the data starts {ts.min()}.")
     return reference
 
-# %% ../nbs/50_drift.ipynb #e20f3562
+# %% ../nbs/50_drift.ipynb #d94b0fb9
 def drift_timeline(
     data: pd.DataFrame,     # all rows, with a timestamp column
     window: str = "7D",     # window length (pandas offset)
@@ -325,7 +325,7 @@ def drift_timeline(
         raise DataError(f"no {window} window with data between {start} and {end}.")
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/50_drift.ipynb #e410b1d6
+# %% ../nbs/50_drift.ipynb #f7bb6db9
 def detection_summary(
     timeline: pd.DataFrame,  # output of `drift_timeline` (or any table with window_start/end, drifted)
     drift_date,              # the known date the drift started
@@ -343,7 +343,7 @@ def detection_summary(
             "first_full_window": None if first is None else str(first.window_start.date()),
             "detected_first_full_window": bool(first is not None and first[flag_col])}
 
-# %% ../nbs/50_drift.ipynb #ffd6179d
+# %% ../nbs/50_drift.ipynb #7be36a1e
 def _mae(y_true, y_pred): return float(np.mean(np.abs(y_true - y_pred)))
 def _rmse(y_true, y_pred): return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
 def _accuracy(y_true, y_pred): return float(np.mean(y_true == (y_pred >= 0.5)))
@@ -405,7 +405,7 @@ def performance_drift(
     return windows.assign(reference=ref_value, relative_worsening=change,
                           degraded=change > tolerance)
 
-# %% ../nbs/50_drift.ipynb #e3e8eca2
+# %% ../nbs/50_drift.ipynb #8a06bf96
 def prediction_drift(
     reference_predictions,  # model scores on the reference window
     current_predictions,    # model scores on the current window
