@@ -6,7 +6,7 @@
 __all__ = ['WORLD_SIZES', 'FAMILIES', 'RECOMMENDER_K', 'RECOMMENDER_DEFAULTS', 'FORECAST_HORIZON', 'FORECASTER_DEFAULTS',
            'ensure_world', 'Family', 'get_family', 'best_params_path', 'load_best_params', 'TuningResult', 'tune']
 
-# %% ../nbs/42_tuning.ipynb #948b1355
+# %% ../nbs/42_tuning.ipynb #e0dc0270
 import json
 import time
 from dataclasses import dataclass, field
@@ -20,7 +20,7 @@ from .core import (DATE_COL, ITEM_COL, USER_COL, ConfigError, SourceNotFoundErro
                                    get_logger, get_settings, get_workspace, progress)
 from .registry import GateConfig
 
-# %% ../nbs/42_tuning.ipynb #53d0c632
+# %% ../nbs/42_tuning.ipynb #2112849d
 WORLD_SIZES = {
     "full": dict(n_users=2500, n_items=400, n_days=240, n_stores=2, n_sales_items=8),
     "quick": dict(n_users=400, n_items=80, n_days=120, n_stores=1, n_sales_items=3),
@@ -43,7 +43,7 @@ def ensure_world(
             store.write(world.tables[table], table=table, source=source)
     return {table: store.latest(table) for table in needed}
 
-# %% ../nbs/42_tuning.ipynb #d995e726
+# %% ../nbs/42_tuning.ipynb #c15eb985
 @dataclass
 class Family:
     "What the continuous-training loop needs to know about one model family."
@@ -61,7 +61,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {}
 
-# %% ../nbs/42_tuning.ipynb #5d399d13
+# %% ../nbs/42_tuning.ipynb #2b3b79f3
 RECOMMENDER_K = 10
 
 def _recommender_split(snapshots: dict, quick: bool = False) -> dict:
@@ -127,7 +127,7 @@ FAMILIES["recommender"] = Family(
     _recommender_space, _recommender_onnx, ("interactions", "catalog", "customers"),
     quick={"epochs": 5})
 
-# %% ../nbs/42_tuning.ipynb #eaf59558
+# %% ../nbs/42_tuning.ipynb #fbf94471
 FORECAST_HORIZON = 14
 
 def _forecaster_split(snapshots: dict, quick: bool = False) -> dict:
@@ -187,7 +187,7 @@ def get_family(
         raise ConfigError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}.")
     return FAMILIES[name]
 
-# %% ../nbs/42_tuning.ipynb #775b502a
+# %% ../nbs/42_tuning.ipynb #616ac965
 def best_params_path(
     family: str,  # family name
 ) -> Path:
@@ -257,6 +257,8 @@ def tune(
         raise ConfigError(f"n_trials={n_trials} must be at least 1.")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = storage or get_settings().optuna_storage
+    if storage.startswith("sqlite:///"):
+        Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     study_name = study_name or family
     snapshots = ensure_world(quick=quick) if spec.tables else {}
     data = spec.split(snapshots, quick)
