@@ -8,7 +8,7 @@ __all__ = ['CATEGORY_NOUNS', 'SYNONYMS', 'ADJECTIVES', 'CATEGORY_PRICE', 'REGION
            'DRIFT_KINDS', 'EVENT_ORDER_RANK', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'click_probability',
            'expected_units', 'make_world']
 
-# %% ../nbs/04_synth.ipynb #4405fed3
+# %% ../nbs/04_synth.ipynb #8d211248
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,14 +21,14 @@ from retail_workbench.core import (
     STORE_COL, TITLE_COL, TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, ConfigError,
 )
 
-# %% ../nbs/04_synth.ipynb #3b68b028
+# %% ../nbs/04_synth.ipynb #bc9a9e14
 def _str_array(vocabulary, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     "Pandas `str` array of `vocabulary[codes]`, built in Arrow (fast for millions of rows)."
     import pyarrow as pa
     taken = pa.array(list(vocabulary), type=pa.string()).take(pa.array(np.asarray(codes)))
     return pd.array(taken, dtype="str")
 
-# %% ../nbs/04_synth.ipynb #c6f9646c
+# %% ../nbs/04_synth.ipynb #01ba2414
 CATEGORY_NOUNS = {
     "beverages": ("coffee", "tea", "juice", "soda"),
     "snacks": ("crisps", "cookies", "chocolate", "nuts"),
@@ -57,7 +57,7 @@ REGIONS = ("north", "south", "east", "west", "central")
 _SYLLABLES = ("nor", "va", "li", "ko", "ta", "mi", "ze", "ra", "lu", "po", "den", "sa", "bel",
               "quin", "fa", "to", "gri", "mo")
 
-# %% ../nbs/04_synth.ipynb #039df8d6
+# %% ../nbs/04_synth.ipynb #dc4f85ef
 SEGMENTS = pd.DataFrame(
     [
         # name, share, sessions/yr, views/session, click, cart, order, qty, price pref, active
@@ -72,7 +72,7 @@ SEGMENTS = pd.DataFrame(
 ).set_index("segment")
 SEGMENTS
 
-# %% ../nbs/04_synth.ipynb #9ef09f22
+# %% ../nbs/04_synth.ipynb #05e88f52
 @dataclass
 class Truth:
     "The parameters a synthetic world was drawn from (what models should recover)."
@@ -97,7 +97,7 @@ class Truth:
     queries: pd.DataFrame | None = None        # query table: query, category, noun, qualifier
     segment_params: pd.DataFrame | None = None # behaviour parameters per segment
 
-# %% ../nbs/04_synth.ipynb #8ae7c673
+# %% ../nbs/04_synth.ipynb #64a01607
 @dataclass
 class World:
     "A synthetic retailer: the canonical tables, its calendar and the truth behind them."
@@ -119,9 +119,11 @@ class World:
 
     def __repr__(self):
         sizes = ", ".join(f"{name}={len(df):,}" for name, df in self.tables.items())
-        return f"World({sizes}; drift={self.truth.drift})"
+        drift = self.truth.drift
+        shown = "none" if drift is None else f"{drift['kind']} on {drift['date'].date()}"
+        return f"World({sizes}; drift: {shown})"
 
-# %% ../nbs/04_synth.ipynb #33c4f148
+# %% ../nbs/04_synth.ipynb #264b50c2
 def _easter(year: int) -> pd.Timestamp:
     "Easter Sunday of `year` (anonymous Gregorian algorithm)."
     a, b, c = year % 19, year // 100, year % 100
@@ -164,7 +166,7 @@ def make_calendar(
                              "event": event.to_numpy()})
     return calendar
 
-# %% ../nbs/04_synth.ipynb #5c780f7a
+# %% ../nbs/04_synth.ipynb #549b7cc0
 def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     "`n` distinct made-up brand names."
     pairs = [a + b for a in _SYLLABLES for b in _SYLLABLES if a != b]
@@ -173,7 +175,7 @@ def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     chosen = rng.choice(len(pairs), size=n, replace=False)
     return [pairs[i].capitalize() for i in chosen]
 
-# %% ../nbs/04_synth.ipynb #5969a2ba
+# %% ../nbs/04_synth.ipynb #23815d9f
 def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: int) -> dict:
     "Static item attributes, latent factors, lifetimes and popularity."
     n_categories = int(np.clip(n_items // 12, 2, len(CATEGORY_NOUNS)))
@@ -222,7 +224,7 @@ def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: 
                 base_price=base_price, item_factors=item_factors, centroid=centroid,
                 quality=quality, popularity=popularity, launch_day=launch_day, end_day=end_day)
 
-# %% ../nbs/04_synth.ipynb #adb02da3
+# %% ../nbs/04_synth.ipynb #b580229c
 def _titles(items: dict) -> np.ndarray:
     "Item titles: brand, adjective and the product noun (or its synonym)."
     nouns = np.array(items["nouns"], dtype=object)[items["noun"]]
@@ -234,7 +236,7 @@ def _titles(items: dict) -> np.ndarray:
     size = sizes[np.arange(len(nouns)) % len(sizes)]
     return brands + " " + adjectives + " " + words + size
 
-# %% ../nbs/04_synth.ipynb #33429eb6
+# %% ../nbs/04_synth.ipynb #8a9f81b0
 def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: int | None,
                  price_jump: float) -> tuple[np.ndarray, pd.DataFrame]:
     "Daily list price (n_items, n_days) and the price-change events (item, day, price)."
@@ -255,7 +257,7 @@ def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: 
     changes["price"] = prices[changes["item"].to_numpy(), changes["day"].to_numpy()]
     return prices, changes
 
-# %% ../nbs/04_synth.ipynb #f6728b12
+# %% ../nbs/04_synth.ipynb #fb1f466d
 def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: pd.DataFrame,
                   start: pd.Timestamp) -> pd.DataFrame:
     "Versioned catalogue: a row at launch, one per price change, one (inactive) at removal."
@@ -288,7 +290,7 @@ def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: 
     })
     return catalog
 
-# %% ../nbs/04_synth.ipynb #a8db3b4e
+# %% ../nbs/04_synth.ipynb #e9bff625
 def catalog_as_of(
     catalog: pd.DataFrame,     # versioned catalogue (several rows per item)
     when: str | pd.Timestamp,  # point in time
@@ -302,7 +304,7 @@ def catalog_as_of(
         current = current[current["active"]]
     return current.reset_index(drop=True)
 
-# %% ../nbs/04_synth.ipynb #970a7b54
+# %% ../nbs/04_synth.ipynb #5ec4de39
 def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: int,
                 n_categories: int, segments: pd.DataFrame) -> dict:
     "Segments, regions, latent factors and active windows of the customers."
@@ -326,7 +328,7 @@ def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: 
     return dict(segment=segment, region=region, user_factors=user_factors, first_day=first_day,
                 last_day=last_day, signup_age=signup_age)
 
-# %% ../nbs/04_synth.ipynb #140ad09b
+# %% ../nbs/04_synth.ipynb #d3b97195
 def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
     "Relative session intensity per day: weekly pattern, yearly cycle and holiday spikes."
     weekly = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.15, 1.2])[dates.day_of_week]
@@ -335,7 +337,7 @@ def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
                                    "boxing_day": 1.5}).fillna(1.0).to_numpy()
     return weekly * yearly * boost
 
-# %% ../nbs/04_synth.ipynb #ceec5f2e
+# %% ../nbs/04_synth.ipynb #dd81876b
 def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarray,
                      segments: pd.DataFrame, activity: float) -> dict:
     "Session user, day and second of day for every session."
@@ -355,7 +357,7 @@ def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarra
     order = np.lexsort((second, day))
     return dict(user=user[order], day=day[order].astype(np.int64), second=second[order])
 
-# %% ../nbs/04_synth.ipynb #6e9e08d2
+# %% ../nbs/04_synth.ipynb #71df9ba4
 def _make_queries(items: dict) -> pd.DataFrame:
     "All queries: noun alone, adjective + noun, brand + noun."
     rows = []
@@ -371,7 +373,7 @@ def _make_queries(items: dict) -> pd.DataFrame:
                          "brand"))
     return pd.DataFrame(rows, columns=["query", "category", "noun", "adjective", "brand", "kind"])
 
-# %% ../nbs/04_synth.ipynb #8dcb883d
+# %% ../nbs/04_synth.ipynb #d925c517
 def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                item_index: np.ndarray) -> np.ndarray:
     "True relevance (0..3) of items to queries, elementwise over the two index arrays."
@@ -388,7 +390,7 @@ def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     low_quality = items["quality"][item_index] < -1.0
     return np.maximum(relevance - low_quality, 0).astype(np.int8)
 
-# %% ../nbs/04_synth.ipynb #cf48e402
+# %% ../nbs/04_synth.ipynb #be87e7a0
 def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                 item_index: np.ndarray) -> np.ndarray:
     "Words of the query found in the title (what a text-only ranker can see)."
@@ -400,7 +402,7 @@ def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     brand_hit = (q_brand >= 0) & (items["brand"][item_index] == q_brand)
     return literal_noun * 2.0 + adjective_hit + brand_hit
 
-# %% ../nbs/04_synth.ipynb #7c24ade0
+# %% ../nbs/04_synth.ipynb #641af5dd
 def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
                  pool_size: int = 40, n_outside: int = 6) -> np.ndarray:
     "Candidate items per query (padded with -1): items of its category plus a few from others."
@@ -420,7 +422,7 @@ def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
         pools[q, :len(pool)] = pool
     return pools
 
-# %% ../nbs/04_synth.ipynb #ef3ff949
+# %% ../nbs/04_synth.ipynb #8da81bff
 def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     "Index of the Gumbel-max sample per row (softmax choice); rows of -inf give -1."
     uniform = rng.random(scores.shape, dtype=np.float32)
@@ -429,7 +431,7 @@ def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     valid = np.isfinite(noisy[np.arange(len(noisy)), choice])
     return np.where(valid, choice, -1)
 
-# %% ../nbs/04_synth.ipynb #c440ed09
+# %% ../nbs/04_synth.ipynb #b143ba4d
 def _alias_tables(weights: np.ndarray, groups: np.ndarray) -> tuple:
     "Walker alias tables of `weights` within each group (items sorted by group)."
     order = np.argsort(groups, kind="stable")
@@ -463,7 +465,7 @@ def _alias_draw(rng: np.random.Generator, tables: tuple, group: np.ndarray, k: i
     slot = np.where(fraction < accept[slot], slot, alias[slot])
     return order[slot]
 
-# %% ../nbs/04_synth.ipynb #59df4dc6
+# %% ../nbs/04_synth.ipynb #eee26eaa
 def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                    user_factors_after: np.ndarray | None, drift_day: int | None,
                    segments: pd.DataFrame, n_candidates: int = 10,
@@ -499,7 +501,7 @@ def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items:
         affinity[begin:begin + chunk] = np.where(pick >= 0, scores[rows, pick], 0.0)
     return dict(session=session_of_view, item=chosen, affinity=affinity)
 
-# %% ../nbs/04_synth.ipynb #80c1d0c7
+# %% ../nbs/04_synth.ipynb #c7938eb9
 def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                         user_factors_after: np.ndarray | None, drift_day: int | None,
                         ) -> np.ndarray:
@@ -515,7 +517,7 @@ def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, i
     logits = taste @ centroid.T + log_share
     return _gumbel_choice(rng, logits)
 
-# %% ../nbs/04_synth.ipynb #aab57bc1
+# %% ../nbs/04_synth.ipynb #8f9e1a68
 AFFINITY_CENTER = 2.0   # typical affinity of a viewed item: the funnel's reference point
 
 def _sigmoid(x):
@@ -534,7 +536,7 @@ def _funnel(rng: np.random.Generator, views: dict, sessions: dict, users: dict,
     quantity = 1 + rng.poisson(segments["extra_quantity"].to_numpy()[seg])
     return dict(clicked=clicked, carted=carted, ordered=ordered, quantity=quantity)
 
-# %% ../nbs/04_synth.ipynb #d2d88559
+# %% ../nbs/04_synth.ipynb #b91c688b
 POSITION_BIAS_POWER = 0.9                                  # examination = 1 / position ** power
 ATTRACTIVENESS = np.array([0.04, 0.15, 0.45, 0.85])        # click prob. by relevance if examined
 CART_GIVEN_CLICK = np.array([0.03, 0.12, 0.3, 0.5])        # add-to-cart prob. by relevance
@@ -619,7 +621,7 @@ def _search(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
     result["position_bias"] = position_bias
     return result
 
-# %% ../nbs/04_synth.ipynb #2b77ff85
+# %% ../nbs/04_synth.ipynb #8a8d5aec
 def click_probability(
     relevance,  # true relevance grades 0..3 (array-like)
     position,   # positions shown, 1 = top (array-like, same shape)
@@ -633,7 +635,7 @@ def click_probability(
         raise ConfigError("positions start at 1 (the top result).")
     return ATTRACTIVENESS[relevance] / position ** POSITION_BIAS_POWER
 
-# %% ../nbs/04_synth.ipynb #bba5398c
+# %% ../nbs/04_synth.ipynb #b2d4db0e
 WEEKLY_PROFILE = np.array([-0.45, -0.4, -0.3, -0.1, 0.3, 1.0, 0.45])   # Monday first
 
 def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calendar: pd.DataFrame,
@@ -700,7 +702,7 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     sales[STORE_COL] = sales[STORE_COL].astype(np.int64)
     return sales, truth
 
-# %% ../nbs/04_synth.ipynb #0d288a9a
+# %% ../nbs/04_synth.ipynb #deeb49a7
 def expected_units(
     world,              # a `World`
     item_id,            # item ids (array-like)
@@ -744,7 +746,7 @@ def expected_units(
         log_mean = log_mean + np.log(drift["strength"]) * after
     return np.exp(log_mean)
 
-# %% ../nbs/04_synth.ipynb #50fa47bf
+# %% ../nbs/04_synth.ipynb #10cb926e
 DRIFT_KINDS = {"preference": 1.0, "price": 1.25, "demand": 0.6}   # kind -> default strength
 EVENT_ORDER_RANK = {EVENT_VIEW: 0, EVENT_CLICK: 1, EVENT_ADD_TO_CART: 2, EVENT_ORDER: 3}
 
@@ -768,7 +770,7 @@ def _check_drift(drift: dict | None, start: pd.Timestamp, n_days: int) -> dict |
     strength = float(drift.get("strength", DRIFT_KINDS[kind]))
     return dict(date=date, kind=kind, strength=strength, day=day)
 
-# %% ../nbs/04_synth.ipynb #5f324996
+# %% ../nbs/04_synth.ipynb #c00985e0
 def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel: dict,
                   search: dict, start: pd.Timestamp) -> pd.DataFrame:
     "Assemble the interactions table (views, clicks, carts, orders) in time order."
@@ -823,7 +825,7 @@ def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel:
         VALUE_COL: value[order],
     }, copy=False)
 
-# %% ../nbs/04_synth.ipynb #01a52935
+# %% ../nbs/04_synth.ipynb #a43d8a8b
 def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
     "True relevance of every item of a query's category (other pairs have relevance 0)."
     category = items["category"]
@@ -841,7 +843,7 @@ def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
         "relevance": relevance.astype(np.int64),
     })
 
-# %% ../nbs/04_synth.ipynb #e341a0f1
+# %% ../nbs/04_synth.ipynb #b0158bb7
 def make_world(
     n_users: int = 2000,               # customers
     n_items: int = 300,                # products over the whole period (some launch later)
