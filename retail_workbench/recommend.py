@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_EVENT_WEIGHTS', 'LOSSES', 'PopularityRecommender', 'ItemKNNRecommender', 'RandomRecommender',
-           'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models', 'metrics_by_k',
-           'evaluate_cold_start', 'with_titles']
+           'fold_in_matrices', 'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models',
+           'metrics_by_k', 'evaluate_cold_start', 'with_titles']
 
-# %% ../nbs/10_recommend.ipynb #c9229634
+# %% ../nbs/10_recommend.ipynb #2d8ec924
 import re
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from .core import (BRAND_COL, CATEGORY_COL, ConfigError, DataError, EVENT_ADD_TO
                                    UnknownIdError, USER_COL, VALID_FROM_COL, get_logger,
                                    get_settings)
 
-# %% ../nbs/10_recommend.ipynb #911e6266
+# %% ../nbs/10_recommend.ipynb #5d12e03d
 DEFAULT_EVENT_WEIGHTS = {EVENT_VIEW: 0.25, EVENT_CLICK: 0.5, EVENT_ADD_TO_CART: 0.75,
                          EVENT_ORDER: 1.0, EVENT_RATING: 1.0}
 
@@ -59,7 +59,7 @@ def _codes(index: pd.Index, ids) -> np.ndarray:
     "Integer codes of `ids` in `index` (-1 where unknown)."
     return index.get_indexer(pd.Index(ids))
 
-# %% ../nbs/10_recommend.ipynb #f4f13349
+# %% ../nbs/10_recommend.ipynb #fe6517a9
 def _top_k(
     scores: np.ndarray,  # (n_users, n_items) scores, -inf where an item is excluded
     k: int,              # list length
@@ -76,7 +76,7 @@ def _top_k(
     return (np.take_along_axis(candidates, order, axis=1),
             np.take_along_axis(values, order, axis=1))
 
-# %% ../nbs/10_recommend.ipynb #96f2d7b9
+# %% ../nbs/10_recommend.ipynb #d40b4e35
 def _as_id_index(ids) -> pd.Index:
     "Distinct ids in their given order (a single id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -209,7 +209,7 @@ class _Recommender(BaseEstimator):
         result = pd.concat(frames, ignore_index=True)
         return result.astype({RANK_COL: "int64"})
 
-# %% ../nbs/10_recommend.ipynb #2142a890
+# %% ../nbs/10_recommend.ipynb #e59a4795
 class PopularityRecommender(_Recommender):
     "Most popular items, by distinct users (optionally within a recent window)."
     _serves_unknown_users = True
@@ -238,7 +238,7 @@ class PopularityRecommender(_Recommender):
     def _score(self, codes, history, features):
         return np.broadcast_to(self.popularity_, (len(codes), len(self.popularity_))).copy()
 
-# %% ../nbs/10_recommend.ipynb #859615ed
+# %% ../nbs/10_recommend.ipynb #1ae1ab40
 def _prune_rows(matrix: sp.csr_matrix, n_keep: int) -> sp.csr_matrix:
     "Keep the `n_keep` largest entries of each row of a CSR matrix."
     matrix = matrix.tocsr()
@@ -298,7 +298,7 @@ def _similar_frame(model, item_ids, k, similarity_rows) -> pd.DataFrame:
                          SCORE_COL: values.ravel(),
                          RANK_COL: np.tile(np.arange(1, top.shape[1] + 1), len(top))})
 
-# %% ../nbs/10_recommend.ipynb #00cfb9f5
+# %% ../nbs/10_recommend.ipynb #62aa5e77
 class RandomRecommender(_Recommender):
     "Items in random order (a floor for every metric)."
     _serves_unknown_users = True
@@ -316,7 +316,7 @@ class RandomRecommender(_Recommender):
     def _score(self, codes, history, features):
         return self.rng_.random((len(codes), len(self.item_index_)))
 
-# %% ../nbs/10_recommend.ipynb #92681af3
+# %% ../nbs/10_recommend.ipynb #5e921a04
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
 class _FeatureSpace:
@@ -377,7 +377,7 @@ class _FeatureSpace:
                               (tokens["row"].to_numpy()[keep], cols[keep])),
                              shape=(len(table), len(self.names_)))
 
-# %% ../nbs/10_recommend.ipynb #67db9c4e
+# %% ../nbs/10_recommend.ipynb #7a194495
 def _current_rows(table: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     "The latest version of each entity (catalogues are versioned by `valid_from`)."
     if table is None:
@@ -394,8 +394,19 @@ def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
     return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr().astype(np.float32)
 
-# %% ../nbs/10_recommend.ipynb #0ad4f21b
+# %% ../nbs/10_recommend.ipynb #9854dde7
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
+
+def fold_in_matrices(
+    item_embeddings: np.ndarray,  # (n_items, d) item vectors V
+    weight: float = 100.0,        # alpha: target score of a user's own items
+    reg: float = 0.01,            # lambda: ridge penalty per item
+) -> tuple[np.ndarray, np.ndarray]:
+    "`(αVP, VᵀVP)` with `P = (VᵀV/n + λI)⁻¹/n`: fold-in is `u0 + x·αVP − u0·VᵀVP`."
+    V = item_embeddings.astype(np.float64)
+    n, d = V.shape
+    P = np.linalg.inv(V.T @ V / n + reg * np.eye(d)) / n
+    return (weight * V @ P).astype(np.float32), (V.T @ V @ P).astype(np.float32)
 
 class LightFMRecommender(_Recommender):
     "LightFM hybrid matrix factorisation with event weights and cold start, scikit-learn style."
@@ -492,9 +503,8 @@ class LightFMRecommender(_Recommender):
         return self
 
     def _update_fold_in(self):
-        V = self.item_embeddings_.astype(np.float64)
-        gram = V.T @ V / len(V) + self.fold_in_reg * np.eye(V.shape[1])
-        self.fold_in_matrix_ = np.linalg.inv(gram).astype(np.float32)
+        self.fold_in_items_, self.fold_in_start_ = fold_in_matrices(
+            self.item_embeddings_, self.fold_in_weight, self.fold_in_reg)
 
     def _cold_start_hint(self) -> str:
         if self.user_space_ is not None:
@@ -524,9 +534,7 @@ class LightFMRecommender(_Recommender):
             normalised = _normalise_rows(features)
             start = normalised @ self.model_.user_embeddings[n_identity:]
             bias = normalised @ self.model_.user_biases[n_identity:]
-        V = self.item_embeddings_
-        residual = self.fold_in_weight * history.toarray() - start @ V.T
-        delta = (residual @ V) @ self.fold_in_matrix_ / len(V)
+        delta = history @ self.fold_in_items_ - start @ self.fold_in_start_
         has_events = (history.getnnz(axis=1) > 0)[:, None]
         return (start + np.where(has_events, delta, 0)).astype(np.float32), bias
 
@@ -584,7 +592,7 @@ class LightFMRecommender(_Recommender):
         unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
         return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
 
-# %% ../nbs/10_recommend.ipynb #70c352d1
+# %% ../nbs/10_recommend.ipynb #f7310fe9
 def recommender_tables(
     tables: dict,   # canonical tables from a loader, the store or the synthetic world
 ) -> dict:
@@ -645,7 +653,7 @@ def load_recommender_data(
             tables["interactions"][USER_COL].isin(chosen)].reset_index(drop=True)
     return tables
 
-# %% ../nbs/10_recommend.ipynb #e67eda1c
+# %% ../nbs/10_recommend.ipynb #066cb8b4
 def evaluate_models(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions (for seen items and popularity metrics)
@@ -687,7 +695,7 @@ def metrics_by_k(
                          "recall": _recall(lists)})
     return pd.DataFrame(rows)
 
-# %% ../nbs/10_recommend.ipynb #9d5ff978
+# %% ../nbs/10_recommend.ipynb #e64601e9
 def evaluate_cold_start(
     models: dict,              # name -> fitted recommender
     train: pd.DataFrame,       # training interactions

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['OPSET', 'IR_VERSION', 'build_scorer_graph', 'to_onnx', 'OnnxRecommender']
 
-# %% ../nbs/10c_recommend_onnx.ipynb #e94e273f
+# %% ../nbs/10c_recommend_onnx.ipynb #27eb951b
 from pathlib import Path
 
 import numpy as np
@@ -15,38 +15,18 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .core import ConfigError, ITEM_COL, NotFittedError, RANK_COL, SCORE_COL, USER_COL
 
-# %% ../nbs/10c_recommend_onnx.ipynb #6f9b3d60
+# %% ../nbs/10c_recommend_onnx.ipynb #44893c0e
 OPSET = 18
 IR_VERSION = 9
 _LOWEST = float(np.finfo(np.float32).min)
-
-def _fold_in_branch() -> onnx.GraphProto:
-    "Subgraph: the fold-in correction of each user's vector (zero for users not folded in)."
-    node = helper.make_node
-    nodes = [
-        node("Mul", ["history", "alpha"], ["target"]),
-        node("MatMul", ["u_feat", "items_t"], ["start_scores"]),
-        node("Sub", ["target", "start_scores"], ["residual"]),
-        node("MatMul", ["residual", "items"], ["projected"]),
-        node("MatMul", ["projected", "fold_in"], ["delta"]),
-        node("Mul", ["delta", "fold_f"], ["delta_then"]),
-    ]
-    out = [helper.make_tensor_value_info("delta_then", TensorProto.FLOAT, None)]
-    return helper.make_graph(nodes, "fold_in", [], out)
-
-def _no_fold_in_branch() -> onnx.GraphProto:
-    "Subgraph: zeros shaped like the users' vectors."
-    nodes = [helper.make_node("Sub", ["u_start", "u_start"], ["delta_else"])]
-    out = [helper.make_tensor_value_info("delta_else", TensorProto.FLOAT, None)]
-    return helper.make_graph(nodes, "no_fold_in", [], out)
 
 def build_scorer_graph(
     user_embeddings: np.ndarray,   # (n_users, d) learned user vectors
     user_biases: np.ndarray,       # (n_users,)
     item_embeddings: np.ndarray,   # (n_items, d)
     item_biases: np.ndarray,       # (n_items,)
-    fold_in_matrix: np.ndarray | None = None,  # (d, d) = (VᵀV/n + λI)⁻¹ / n; None: identity/n
-    fold_in_weight: float = 100.0, # α of fold-in
+    fold_in_items: np.ndarray | None = None,  # (n_items, d) αVP of `fold_in_matrices`
+    fold_in_start: np.ndarray | None = None,  # (d, d) VᵀVP of `fold_in_matrices`
     user_feature_embeddings: np.ndarray | None = None,  # (F, d) attribute embeddings
     user_feature_biases: np.ndarray | None = None,      # (F,)
 ) -> onnx.ModelProto:
@@ -57,8 +37,9 @@ def build_scorer_graph(
     if user_feature_embeddings is None:
         user_feature_embeddings = np.zeros((1, d), f32)
         user_feature_biases = np.zeros(1, f32)
-    if fold_in_matrix is None:
-        fold_in_matrix = np.eye(d, dtype=f32) / n_items
+    if fold_in_items is None or fold_in_start is None:
+        from retail_workbench.recommend import fold_in_matrices
+        fold_in_items, fold_in_start = fold_in_matrices(item_embeddings)
     table = np.vstack([user_embeddings, np.zeros((1, d))]).astype(f32)
     table_bias = np.concatenate([user_biases, [0.0]]).astype(f32)
     init = [
@@ -67,10 +48,9 @@ def build_scorer_graph(
         numpy_helper.from_array(user_feature_embeddings.astype(f32), "feature_embeddings"),
         numpy_helper.from_array(user_feature_biases.astype(f32)[:, None], "feature_biases"),
         numpy_helper.from_array(np.ascontiguousarray(item_embeddings.T, dtype=f32), "items_t"),
-        numpy_helper.from_array(item_embeddings.astype(f32), "items"),
         numpy_helper.from_array(item_biases.astype(f32), "item_biases"),
-        numpy_helper.from_array(fold_in_matrix.astype(f32), "fold_in"),
-        numpy_helper.from_array(np.array(fold_in_weight, f32), "alpha"),
+        numpy_helper.from_array(fold_in_items.astype(f32), "fold_in_items"),
+        numpy_helper.from_array(fold_in_start.astype(f32), "fold_in_start"),
         numpy_helper.from_array(np.array(n_users, np.int64), "new_index"),
         numpy_helper.from_array(np.array(0.0, f32), "zero"),
         numpy_helper.from_array(np.array(_LOWEST, f32), "lowest"),
@@ -84,18 +64,17 @@ def build_scorer_graph(
         node("MatMul", ["user_features", "feature_biases"], ["b_feat2"]),
         node("Squeeze", ["b_feat2", "axis1"], ["b_feat"]),
         node("Add", ["u_known", "u_feat"], ["u_start"]),
-        # fold-in: delta = (alpha * history - u_feat V^T) V P, for new users with events; an `If`
-        # skips it (two passes over the items) when the batch has no such user
+        # fold-in for new users with events: delta = history·(αVP) − u_feat·(VᵀVP)
+        node("MatMul", ["history", "fold_in_items"], ["pulled"]),
+        node("MatMul", ["u_feat", "fold_in_start"], ["explained"]),
+        node("Sub", ["pulled", "explained"], ["delta"]),
         node("Equal", ["user_index", "new_index"], ["is_new"]),
         node("ReduceMax", ["history", "axis1"], ["most"], keepdims=0),
         node("Greater", ["most", "zero"], ["has_events"]),
         node("And", ["is_new", "has_events"], ["fold"]),
         node("Unsqueeze", ["fold", "axis1"], ["fold2"]),
         node("Cast", ["fold2"], ["fold_f"], to=TensorProto.FLOAT),
-        node("ReduceMax", ["fold_f"], ["any_fold_f"], keepdims=0),
-        node("Greater", ["any_fold_f", "zero"], ["any_fold"]),
-        node("If", ["any_fold"], ["delta_used"], then_branch=_fold_in_branch(),
-             else_branch=_no_fold_in_branch()),
+        node("Mul", ["delta", "fold_f"], ["delta_used"]),
         node("Add", ["u_start", "delta_used"], ["user_vectors"]),
         node("Add", ["b_known", "b_feat"], ["user_bias"]),
         node("Unsqueeze", ["user_bias", "axis1"], ["user_bias2"]),
@@ -122,7 +101,7 @@ def build_scorer_graph(
     onnx.checker.check_model(model)
     return model
 
-# %% ../nbs/10c_recommend_onnx.ipynb #e1c34494
+# %% ../nbs/10c_recommend_onnx.ipynb #707ccf55
 def to_onnx(model) -> onnx.ModelProto:
     "The ONNX scorer of a fitted `LightFMRecommender`."
     if not hasattr(model, "model_"):
@@ -133,8 +112,8 @@ def to_onnx(model) -> onnx.ModelProto:
         feature_embeddings = model.model_.user_embeddings[n_identity:]
         feature_biases = model.model_.user_biases[n_identity:]
     return build_scorer_graph(model.user_embeddings_, model.user_biases_, model.item_embeddings_,
-                              model.item_biases_, model.fold_in_matrix_ / len(model.item_index_),
-                              model.fold_in_weight, feature_embeddings, feature_biases)
+                              model.item_biases_, model.fold_in_items_, model.fold_in_start_,
+                              feature_embeddings, feature_biases)
 
 class OnnxRecommender:
     "Top-k recommendations from the ONNX export of a fitted LightFMRecommender."
