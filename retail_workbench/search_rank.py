@@ -5,7 +5,7 @@ __all__ = ['SEARCH_FEATURES', 'SEARCH_METRICS', 'tokenize', 'BM25Index', 'estima
            'SearchFeaturizer', 'SearchRanker', 'ndcg_at_k', 'kendall_tau', 'evaluate_search', 'text_match_scores',
            'popularity_scores', 'split_log', 'ranker_to_onnx', 'OnnxSearchScorer']
 
-# %% ../nbs/32_search_rank.ipynb #35168d2f
+# %% ../nbs/32_search_rank.ipynb #142f003b
 import re
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from retail_workbench.core import (
     DataError, NotFittedError, SchemaError, get_settings,
 )
 
-# %% ../nbs/32_search_rank.ipynb #a4cdb3c8
+# %% ../nbs/32_search_rank.ipynb #6a931a23
 def tokenize(text) -> list[str]:
     "Lower-case alphanumeric words of `text`."
     return re.findall(r"[a-z0-9]+", str(text).lower())
@@ -56,7 +56,7 @@ class BM25Index:
                 total += self.weights_[word]
         return total
 
-# %% ../nbs/32_search_rank.ipynb #87e1342d
+# %% ../nbs/32_search_rank.ipynb #e6555c67
 def _require(df: pd.DataFrame, columns, name: str):
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -89,7 +89,7 @@ def estimate_position_bias(
         examine, attract = np.clip(examine, 1e-6, 1 - 1e-6), np.clip(attract, 1e-6, 1 - 1e-6)
     return examine / examine[0]
 
-# %% ../nbs/32_search_rank.ipynb #cc2d48ec
+# %% ../nbs/32_search_rank.ipynb #ec411c96
 SEARCH_FEATURES = ("bm25_title", "bm25_category", "bm25_brand", "query_item_ctr", "item_ctr",
                    "item_popularity", "query_category_share", "log_price", "price_vs_query")
 
@@ -174,7 +174,7 @@ class SearchFeaturizer:
         features["price_vs_query"] = log_price - reference
         return features[list(SEARCH_FEATURES)].astype(float)
 
-# %% ../nbs/32_search_rank.ipynb #bef61a57
+# %% ../nbs/32_search_rank.ipynb #f108127f
 class SearchRanker:
     "Gradient-boosted pointwise ranker for search, with inverse-propensity weighting."
     def __init__(self,
@@ -243,7 +243,7 @@ class SearchRanker:
         return pd.DataFrame({ITEM_COL: candidates.to_numpy()[order], SCORE_COL: scores[order],
                              RANK_COL: np.arange(1, len(order) + 1)})
 
-# %% ../nbs/32_search_rank.ipynb #ad691e32
+# %% ../nbs/32_search_rank.ipynb #4244e0f2
 def _joined(truth: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     _require(truth, (QUERY_COL, ITEM_COL, "relevance"), "truth")
     _require(scored, (QUERY_COL, ITEM_COL, SCORE_COL), "scored")
@@ -297,7 +297,7 @@ def evaluate_search(
     "`ndcg_at_<k>` and `kendall_tau` of `scored` against `truth`."
     return {f"ndcg_at_{k}": ndcg_at_k(truth, scored, k), "kendall_tau": kendall_tau(truth, scored)}
 
-# %% ../nbs/32_search_rank.ipynb #86b8cbf7
+# %% ../nbs/32_search_rank.ipynb #0fa42100
 def text_match_scores(featurizer: SearchFeaturizer, pairs: pd.DataFrame) -> np.ndarray:
     "Baseline score: BM25 of the query on title + brand + category."
     X = featurizer.transform(pairs)
@@ -307,7 +307,7 @@ def popularity_scores(featurizer: SearchFeaturizer, pairs: pd.DataFrame) -> np.n
     "Baseline score: log of how often the item was shown in the log."
     return featurizer.transform(pairs)["item_popularity"].to_numpy()
 
-# %% ../nbs/32_search_rank.ipynb #d710d732
+# %% ../nbs/32_search_rank.ipynb #68ed3882
 def split_log(
     impressions: pd.DataFrame,   # search_impressions
     test_share: float = 0.2,     # share of the log (by time) held out
@@ -316,7 +316,7 @@ def split_log(
     cut = impressions[TS_COL].quantile(1 - test_share)
     return impressions[impressions[TS_COL] < cut], impressions[impressions[TS_COL] >= cut]
 
-# %% ../nbs/32_search_rank.ipynb #5fc72cea
+# %% ../nbs/32_search_rank.ipynb #03d107bf
 def ranker_to_onnx(
     ranker: SearchRanker,              # fitted ranker
     path: str | Path | None = None,    # write the model here if given
@@ -340,13 +340,16 @@ class OnnxSearchScorer:
     def __init__(self,
                  model,                        # .onnx path, bytes or ModelProto
                  featurizer: SearchFeaturizer, # the fitted ranker's featurizer_
+                 n_threads: int = 1,           # onnxruntime intra-op threads (0: all cores)
                 ):
         import onnxruntime as ort
         if isinstance(model, (str, Path)):
             model = Path(model).read_bytes()
         elif hasattr(model, "SerializeToString"):
             model = model.SerializeToString()
-        self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = n_threads
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.featurizer = featurizer
 
