@@ -6,7 +6,7 @@
 __all__ = ['KIND_KEY', 'USERS_KEY', 'ITEMS_KEY', 'POPULAR_KEY', 'annotate_recommender', 'recommender_onnx', 'OnnxRecommender',
            'resolve_onnx', 'RecommendService', 'score_batch', 'triton_config', 'export_triton']
 
-# %% ../nbs/44_serving.ipynb #e72d34dc
+# %% ../nbs/44_serving.ipynb #affa3f6e
 import json
 import threading
 import time
@@ -20,7 +20,7 @@ import pandas as pd
 from .core import (ConfigError, ITEM_COL, RANK_COL, SCORE_COL, USER_COL,
                                    SourceNotFoundError, UnknownIdError, WorkbenchError, get_logger)
 
-# %% ../nbs/44_serving.ipynb #76970f17
+# %% ../nbs/44_serving.ipynb #6cf518fc
 KIND_KEY, USERS_KEY, ITEMS_KEY, POPULAR_KEY = "rwb.kind", "rwb.user_ids", "rwb.item_ids", "rwb.popular"
 
 def _json_ids(ids) -> str:
@@ -72,7 +72,7 @@ def recommender_onnx(
     item_ids = range(n_items) if item_ids is None else item_ids
     return annotate_recommender(model, list(user_ids), list(item_ids), popular)
 
-# %% ../nbs/44_serving.ipynb #457a1a51
+# %% ../nbs/44_serving.ipynb #b53a6a52
 class OnnxRecommender:
     "Top-k recommendations from a servable ONNX recommender, cold-start users included."
     def __init__(
@@ -84,6 +84,7 @@ class OnnxRecommender:
         import onnx
         import onnxruntime as ort
         self.path, self.version = Path(path), str(version)
+        self.batch_users = 32  # users per onnxruntime call in recommend_batch
         meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
         if meta.get(KIND_KEY) != "recommender":
             raise ConfigError(f"{path} is not a servable recommender (no '{KIND_KEY}' metadata).",
@@ -177,6 +178,10 @@ class OnnxRecommender:
     ) -> pd.DataFrame:
         "Top `k` for many users at once, as rows user_id, item_id, score, rank."
         user_ids = list(user_ids)
+        if len(user_ids) > self.batch_users:  # bounded memory: the graph's inputs are (N, n_items)
+            return pd.concat([self.recommend_batch(user_ids[i:i + self.batch_users], k, seen)
+                              for i in range(0, len(user_ids), self.batch_users)],
+                             ignore_index=True)
         indices = np.array([self.user_index.get(str(u), -1) for u in user_ids], dtype=np.int64)
         known = indices >= 0
         k = min(k, self.n_items)
@@ -193,7 +198,7 @@ class OnnxRecommender:
                              SCORE_COL: picked.ravel(),
                              RANK_COL: np.tile(np.arange(1, k + 1), len(user_ids))})
 
-# %% ../nbs/44_serving.ipynb #6fa0f2ac
+# %% ../nbs/44_serving.ipynb #47c59c7d
 def resolve_onnx(
     ref: str,  # 'NAME@ALIAS', 'NAME/VERSION', 'models:/...', or a path to model.onnx
 ) -> tuple[str, Path]:
@@ -225,7 +230,7 @@ def resolve_onnx(
                           hint="Only models logged with an ONNX flavour can be served.")
     return version, found[0]
 
-# %% ../nbs/44_serving.ipynb #d7d2e942
+# %% ../nbs/44_serving.ipynb #44a7c4c4
 class _Handler(BaseHTTPRequestHandler):
     service = None  # set per server class
     protocol_version = "HTTP/1.1"
@@ -342,7 +347,7 @@ class RecommendService:
             self._server.shutdown()
             self._server.server_close()
 
-# %% ../nbs/44_serving.ipynb #2c3ca1f1
+# %% ../nbs/44_serving.ipynb #0fb85ff2
 def _read_chunks(path: Path, chunk_rows: int):
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -428,7 +433,7 @@ def score_batch(
     return {"model": model, "version": version, "rows_in": rows_in, "rows_out": rows_out,
             "seconds": round(seconds, 3), "rows_per_second": round(rows_in / max(seconds, 1e-9))}
 
-# %% ../nbs/44_serving.ipynb #a9390fd9
+# %% ../nbs/44_serving.ipynb #277ec60d
 _TRITON_TYPES = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 4: "TYPE_UINT16",
                  5: "TYPE_INT16", 6: "TYPE_INT32", 7: "TYPE_INT64", 8: "TYPE_STRING",
                  9: "TYPE_BOOL", 10: "TYPE_FP16", 11: "TYPE_FP64", 12: "TYPE_UINT32",
