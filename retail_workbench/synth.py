@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['CATEGORY_NOUNS', 'SYNONYMS', 'ADJECTIVES', 'CATEGORY_PRICE', 'REGIONS', 'SEGMENTS', 'HOLIDAY_EFFECT',
            'AFFINITY_CENTER', 'POSITION_BIAS_POWER', 'ATTRACTIVENESS', 'CART_GIVEN_CLICK', 'WEEKLY_PROFILE',
-           'DRIFT_KINDS', 'EVENT_ORDER_RANK', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'click_probability',
-           'expected_units', 'make_world']
+           'DRIFT_KINDS', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'click_probability', 'expected_units',
+           'make_world']
 
-# %% ../nbs/04_synth.ipynb #8d211248
+# %% ../nbs/04_synth.ipynb #a92dbb41
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,16 +19,17 @@ from retail_workbench.core import (
     EVENT_COL, EVENT_ORDER, EVENT_VIEW, FIRST_SEEN_COL, HOLIDAY_COL, IMAGE_COL, ITEM_COL,
     ORDERED_COL, POSITION_COL, PRICE_COL, PROMO_COL, QUERY_COL, REGION_COL, SESSION_COL,
     STORE_COL, TITLE_COL, TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, ConfigError,
+    progress,
 )
 
-# %% ../nbs/04_synth.ipynb #bc9a9e14
+# %% ../nbs/04_synth.ipynb #7faeebe4
 def _str_array(vocabulary, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     "Pandas `str` array of `vocabulary[codes]`, built in Arrow (fast for millions of rows)."
     import pyarrow as pa
     taken = pa.array(list(vocabulary), type=pa.string()).take(pa.array(np.asarray(codes)))
     return pd.array(taken, dtype="str")
 
-# %% ../nbs/04_synth.ipynb #01ba2414
+# %% ../nbs/04_synth.ipynb #6c655e85
 CATEGORY_NOUNS = {
     "beverages": ("coffee", "tea", "juice", "soda"),
     "snacks": ("crisps", "cookies", "chocolate", "nuts"),
@@ -57,7 +58,7 @@ REGIONS = ("north", "south", "east", "west", "central")
 _SYLLABLES = ("nor", "va", "li", "ko", "ta", "mi", "ze", "ra", "lu", "po", "den", "sa", "bel",
               "quin", "fa", "to", "gri", "mo")
 
-# %% ../nbs/04_synth.ipynb #dc4f85ef
+# %% ../nbs/04_synth.ipynb #c228097b
 SEGMENTS = pd.DataFrame(
     [
         # name, share, sessions/yr, views/session, click, cart, order, qty, price pref, active
@@ -72,7 +73,7 @@ SEGMENTS = pd.DataFrame(
 ).set_index("segment")
 SEGMENTS
 
-# %% ../nbs/04_synth.ipynb #05e88f52
+# %% ../nbs/04_synth.ipynb #8a9e6631
 @dataclass
 class Truth:
     "The parameters a synthetic world was drawn from (what models should recover)."
@@ -97,7 +98,7 @@ class Truth:
     queries: pd.DataFrame | None = None        # query table: query, category, noun, qualifier
     segment_params: pd.DataFrame | None = None # behaviour parameters per segment
 
-# %% ../nbs/04_synth.ipynb #64a01607
+# %% ../nbs/04_synth.ipynb #75b33be0
 @dataclass
 class World:
     "A synthetic retailer: the canonical tables, its calendar and the truth behind them."
@@ -123,7 +124,7 @@ class World:
         shown = "none" if drift is None else f"{drift['kind']} on {drift['date'].date()}"
         return f"World({sizes}; drift: {shown})"
 
-# %% ../nbs/04_synth.ipynb #264b50c2
+# %% ../nbs/04_synth.ipynb #5df23251
 def _easter(year: int) -> pd.Timestamp:
     "Easter Sunday of `year` (anonymous Gregorian algorithm)."
     a, b, c = year % 19, year // 100, year % 100
@@ -166,7 +167,7 @@ def make_calendar(
                              "event": event.to_numpy()})
     return calendar
 
-# %% ../nbs/04_synth.ipynb #549b7cc0
+# %% ../nbs/04_synth.ipynb #55d76f53
 def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     "`n` distinct made-up brand names."
     pairs = [a + b for a in _SYLLABLES for b in _SYLLABLES if a != b]
@@ -175,7 +176,7 @@ def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     chosen = rng.choice(len(pairs), size=n, replace=False)
     return [pairs[i].capitalize() for i in chosen]
 
-# %% ../nbs/04_synth.ipynb #23815d9f
+# %% ../nbs/04_synth.ipynb #529a14ff
 def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: int) -> dict:
     "Static item attributes, latent factors, lifetimes and popularity."
     n_categories = int(np.clip(n_items // 12, 2, len(CATEGORY_NOUNS)))
@@ -224,7 +225,7 @@ def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: 
                 base_price=base_price, item_factors=item_factors, centroid=centroid,
                 quality=quality, popularity=popularity, launch_day=launch_day, end_day=end_day)
 
-# %% ../nbs/04_synth.ipynb #b580229c
+# %% ../nbs/04_synth.ipynb #4ad2da78
 def _titles(items: dict) -> np.ndarray:
     "Item titles: brand, adjective and the product noun (or its synonym)."
     nouns = np.array(items["nouns"], dtype=object)[items["noun"]]
@@ -236,7 +237,7 @@ def _titles(items: dict) -> np.ndarray:
     size = sizes[np.arange(len(nouns)) % len(sizes)]
     return brands + " " + adjectives + " " + words + size
 
-# %% ../nbs/04_synth.ipynb #8a9f81b0
+# %% ../nbs/04_synth.ipynb #7106cd5f
 def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: int | None,
                  price_jump: float) -> tuple[np.ndarray, pd.DataFrame]:
     "Daily list price (n_items, n_days) and the price-change events (item, day, price)."
@@ -257,7 +258,7 @@ def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: 
     changes["price"] = prices[changes["item"].to_numpy(), changes["day"].to_numpy()]
     return prices, changes
 
-# %% ../nbs/04_synth.ipynb #fb1f466d
+# %% ../nbs/04_synth.ipynb #90e5a9f8
 def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: pd.DataFrame,
                   start: pd.Timestamp) -> pd.DataFrame:
     "Versioned catalogue: a row at launch, one per price change, one (inactive) at removal."
@@ -290,7 +291,7 @@ def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: 
     })
     return catalog
 
-# %% ../nbs/04_synth.ipynb #e9bff625
+# %% ../nbs/04_synth.ipynb #f8eb75a8
 def catalog_as_of(
     catalog: pd.DataFrame,     # versioned catalogue (several rows per item)
     when: str | pd.Timestamp,  # point in time
@@ -304,7 +305,7 @@ def catalog_as_of(
         current = current[current["active"]]
     return current.reset_index(drop=True)
 
-# %% ../nbs/04_synth.ipynb #5ec4de39
+# %% ../nbs/04_synth.ipynb #3ec477a4
 def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: int,
                 n_categories: int, segments: pd.DataFrame) -> dict:
     "Segments, regions, latent factors and active windows of the customers."
@@ -328,7 +329,7 @@ def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: 
     return dict(segment=segment, region=region, user_factors=user_factors, first_day=first_day,
                 last_day=last_day, signup_age=signup_age)
 
-# %% ../nbs/04_synth.ipynb #d3b97195
+# %% ../nbs/04_synth.ipynb #1c4c3486
 def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
     "Relative session intensity per day: weekly pattern, yearly cycle and holiday spikes."
     weekly = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.15, 1.2])[dates.day_of_week]
@@ -337,7 +338,7 @@ def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
                                    "boxing_day": 1.5}).fillna(1.0).to_numpy()
     return weekly * yearly * boost
 
-# %% ../nbs/04_synth.ipynb #dd81876b
+# %% ../nbs/04_synth.ipynb #6df99c2f
 def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarray,
                      segments: pd.DataFrame, activity: float) -> dict:
     "Session user, day and second of day for every session."
@@ -357,7 +358,7 @@ def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarra
     order = np.lexsort((second, day))
     return dict(user=user[order], day=day[order].astype(np.int64), second=second[order])
 
-# %% ../nbs/04_synth.ipynb #71df9ba4
+# %% ../nbs/04_synth.ipynb #b658cdd1
 def _make_queries(items: dict) -> pd.DataFrame:
     "All queries: noun alone, adjective + noun, brand + noun."
     rows = []
@@ -373,7 +374,7 @@ def _make_queries(items: dict) -> pd.DataFrame:
                          "brand"))
     return pd.DataFrame(rows, columns=["query", "category", "noun", "adjective", "brand", "kind"])
 
-# %% ../nbs/04_synth.ipynb #d925c517
+# %% ../nbs/04_synth.ipynb #9e0d266d
 def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                item_index: np.ndarray) -> np.ndarray:
     "True relevance (0..3) of items to queries, elementwise over the two index arrays."
@@ -390,7 +391,7 @@ def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     low_quality = items["quality"][item_index] < -1.0
     return np.maximum(relevance - low_quality, 0).astype(np.int8)
 
-# %% ../nbs/04_synth.ipynb #be87e7a0
+# %% ../nbs/04_synth.ipynb #37f9c5ac
 def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                 item_index: np.ndarray) -> np.ndarray:
     "Words of the query found in the title (what a text-only ranker can see)."
@@ -402,7 +403,7 @@ def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     brand_hit = (q_brand >= 0) & (items["brand"][item_index] == q_brand)
     return literal_noun * 2.0 + adjective_hit + brand_hit
 
-# %% ../nbs/04_synth.ipynb #641af5dd
+# %% ../nbs/04_synth.ipynb #96d5484c
 def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
                  pool_size: int = 40, n_outside: int = 6) -> np.ndarray:
     "Candidate items per query (padded with -1): items of its category plus a few from others."
@@ -422,7 +423,7 @@ def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
         pools[q, :len(pool)] = pool
     return pools
 
-# %% ../nbs/04_synth.ipynb #8da81bff
+# %% ../nbs/04_synth.ipynb #0b98f796
 def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     "Index of the Gumbel-max sample per row (softmax choice); rows of -inf give -1."
     uniform = rng.random(scores.shape, dtype=np.float32)
@@ -431,7 +432,7 @@ def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     valid = np.isfinite(noisy[np.arange(len(noisy)), choice])
     return np.where(valid, choice, -1)
 
-# %% ../nbs/04_synth.ipynb #b143ba4d
+# %% ../nbs/04_synth.ipynb #41d89d9b
 def _alias_tables(weights: np.ndarray, groups: np.ndarray) -> tuple:
     "Walker alias tables of `weights` within each group (items sorted by group)."
     order = np.argsort(groups, kind="stable")
@@ -465,7 +466,7 @@ def _alias_draw(rng: np.random.Generator, tables: tuple, group: np.ndarray, k: i
     slot = np.where(fraction < accept[slot], slot, alias[slot])
     return order[slot]
 
-# %% ../nbs/04_synth.ipynb #eee26eaa
+# %% ../nbs/04_synth.ipynb #94e439ac
 def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                    user_factors_after: np.ndarray | None, drift_day: int | None,
                    segments: pd.DataFrame, n_candidates: int = 10,
@@ -501,7 +502,7 @@ def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items:
         affinity[begin:begin + chunk] = np.where(pick >= 0, scores[rows, pick], 0.0)
     return dict(session=session_of_view, item=chosen, affinity=affinity)
 
-# %% ../nbs/04_synth.ipynb #c7938eb9
+# %% ../nbs/04_synth.ipynb #0d8e4006
 def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                         user_factors_after: np.ndarray | None, drift_day: int | None,
                         ) -> np.ndarray:
@@ -517,7 +518,7 @@ def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, i
     logits = taste @ centroid.T + log_share
     return _gumbel_choice(rng, logits)
 
-# %% ../nbs/04_synth.ipynb #8f9e1a68
+# %% ../nbs/04_synth.ipynb #4a077d59
 AFFINITY_CENTER = 2.0   # typical affinity of a viewed item: the funnel's reference point
 
 def _sigmoid(x):
@@ -536,7 +537,7 @@ def _funnel(rng: np.random.Generator, views: dict, sessions: dict, users: dict,
     quantity = 1 + rng.poisson(segments["extra_quantity"].to_numpy()[seg])
     return dict(clicked=clicked, carted=carted, ordered=ordered, quantity=quantity)
 
-# %% ../nbs/04_synth.ipynb #b91c688b
+# %% ../nbs/04_synth.ipynb #68355585
 POSITION_BIAS_POWER = 0.9                                  # examination = 1 / position ** power
 ATTRACTIVENESS = np.array([0.04, 0.15, 0.45, 0.85])        # click prob. by relevance if examined
 CART_GIVEN_CLICK = np.array([0.03, 0.12, 0.3, 0.5])        # add-to-cart prob. by relevance
@@ -621,7 +622,7 @@ def _search(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
     result["position_bias"] = position_bias
     return result
 
-# %% ../nbs/04_synth.ipynb #8a8d5aec
+# %% ../nbs/04_synth.ipynb #dc8d2670
 def click_probability(
     relevance,  # true relevance grades 0..3 (array-like)
     position,   # positions shown, 1 = top (array-like, same shape)
@@ -635,7 +636,7 @@ def click_probability(
         raise ConfigError("positions start at 1 (the top result).")
     return ATTRACTIVENESS[relevance] / position ** POSITION_BIAS_POWER
 
-# %% ../nbs/04_synth.ipynb #b2d4db0e
+# %% ../nbs/04_synth.ipynb #e2620797
 WEEKLY_PROFILE = np.array([-0.45, -0.4, -0.3, -0.1, 0.3, 1.0, 0.45])   # Monday first
 
 def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calendar: pd.DataFrame,
@@ -702,7 +703,7 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     sales[STORE_COL] = sales[STORE_COL].astype(np.int64)
     return sales, truth
 
-# %% ../nbs/04_synth.ipynb #deeb49a7
+# %% ../nbs/04_synth.ipynb #cb922b62
 def expected_units(
     world,              # a `World`
     item_id,            # item ids (array-like)
@@ -746,9 +747,8 @@ def expected_units(
         log_mean = log_mean + np.log(drift["strength"]) * after
     return np.exp(log_mean)
 
-# %% ../nbs/04_synth.ipynb #10cb926e
+# %% ../nbs/04_synth.ipynb #1c8f100d
 DRIFT_KINDS = {"preference": 1.0, "price": 1.25, "demand": 0.6}   # kind -> default strength
-EVENT_ORDER_RANK = {EVENT_VIEW: 0, EVENT_CLICK: 1, EVENT_ADD_TO_CART: 2, EVENT_ORDER: 3}
 
 def _check_drift(drift: dict | None, start: pd.Timestamp, n_days: int) -> dict | None:
     "Validate the drift request and resolve its day index and strength."
@@ -770,7 +770,7 @@ def _check_drift(drift: dict | None, start: pd.Timestamp, n_days: int) -> dict |
     strength = float(drift.get("strength", DRIFT_KINDS[kind]))
     return dict(date=date, kind=kind, strength=strength, day=day)
 
-# %% ../nbs/04_synth.ipynb #c00985e0
+# %% ../nbs/04_synth.ipynb #9ce5babf
 def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel: dict,
                   search: dict, start: pd.Timestamp) -> pd.DataFrame:
     "Assemble the interactions table (views, clicks, carts, orders) in time order."
@@ -825,7 +825,7 @@ def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel:
         VALUE_COL: value[order],
     }, copy=False)
 
-# %% ../nbs/04_synth.ipynb #a43d8a8b
+# %% ../nbs/04_synth.ipynb #2cb517a2
 def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
     "True relevance of every item of a query's category (other pairs have relevance 0)."
     category = items["category"]
@@ -843,7 +843,14 @@ def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
         "relevance": relevance.astype(np.int64),
     })
 
-# %% ../nbs/04_synth.ipynb #b0158bb7
+# %% ../nbs/04_synth.ipynb #68479354
+def _advance(bar, stage: str):
+    "Move a progress bar (or nothing) to the next generation stage."
+    if bar is not None:
+        bar.set_postfix_str(stage)
+        bar.update()
+
+# %% ../nbs/04_synth.ipynb #a8c7824b
 def make_world(
     n_users: int = 2000,               # customers
     n_items: int = 300,                # products over the whole period (some launch later)
@@ -869,6 +876,8 @@ def make_world(
     drift_info = _check_drift(drift, start, n_days)
     drift_day = drift_info["day"] if drift_info else None
     kind = drift_info["kind"] if drift_info else None
+    big = n_users * n_days * activity > 5_000_000        # show progress on big worlds only
+    bar = progress(total=5, desc="make_world") if big else None
     rng_items, rng_users, rng_sessions, rng_search, rng_sales, rng_drift = [
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     segments = SEGMENTS
@@ -878,6 +887,7 @@ def make_world(
     prices, changes = _list_prices(rng_items, items, n_days, drift_day, price_jump)
     titles = _titles(items)
     catalog = _catalog_rows(items, titles, prices, changes, start)
+    _advance(bar, "sessions")
     users = _make_users(rng_users, n_users, n_days, n_factors, len(items["categories"]), segments)
     users["user_factors"][:, 1:] *= 1.3
     factors_after = None
@@ -899,11 +909,13 @@ def make_world(
     sessions = _sample_sessions(rng_sessions, users, intensity, segments, activity)
     sessions["category"] = _session_categories(rng_sessions, sessions, users, items,
                                                factors_after, drift_day)
+    _advance(bar, "views")
     views = _session_views(rng_sessions, sessions, users, items, factors_after, drift_day,
                            segments)
     funnel = _funnel(rng_sessions, views, sessions, users, segments)
     queries = _make_queries(items)
     pools = _query_pools(rng_search, queries, items)
+    _advance(bar, "search")
     search = _search(rng_search, sessions, users, items, queries, pools, search_share, n_results,
                      segments)
     interactions = _interactions(rng_sessions, sessions, views, funnel, search, start)
@@ -923,6 +935,7 @@ def make_world(
     }, copy=False)
     sales_items = np.arange(n_items if n_sales_items is None else min(n_sales_items, n_items))
     demand_factor = drift_info["strength"] if kind == "demand" else 1.0
+    _advance(bar, "sales")
     sales, sales_truth = _make_sales(rng_sales, items, prices, calendar, n_stores, sales_items,
                                      drift_day, demand_factor)
     first_seen = start + pd.to_timedelta(users["first_day"] - users["signup_age"], unit="D")
@@ -968,6 +981,9 @@ def make_world(
     params = dict(n_users=n_users, n_items=n_items, n_days=n_days, seed=seed, n_stores=n_stores,
                   start=str(start.date()), drift=drift, n_factors=n_factors, activity=activity,
                   search_share=search_share, n_results=n_results, n_sales_items=n_sales_items)
+    _advance(bar, "done")
+    if bar is not None:
+        bar.close()
     return World(interactions=interactions, search_impressions=search_impressions,
                  catalog=catalog, sales=sales, customers=customers, calendar=calendar,
                  truth=truth, params=params)
