@@ -5,7 +5,7 @@ __all__ = ['SEARCH_FEATURES', 'SEARCH_METRICS', 'tokenize', 'BM25Index', 'estima
            'SearchFeaturizer', 'SearchRanker', 'ndcg_at_k', 'kendall_tau', 'evaluate_search', 'text_match_scores',
            'popularity_scores', 'split_log', 'ranker_to_onnx', 'OnnxSearchScorer']
 
-# %% ../nbs/32_search_rank.ipynb #142f003b
+# %% ../nbs/32_search_rank.ipynb #5694559e
 import re
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from retail_workbench.core import (
     DataError, NotFittedError, SchemaError, get_settings,
 )
 
-# %% ../nbs/32_search_rank.ipynb #6a931a23
+# %% ../nbs/32_search_rank.ipynb #4636be48
 def tokenize(text) -> list[str]:
     "Lower-case alphanumeric words of `text`."
     return re.findall(r"[a-z0-9]+", str(text).lower())
@@ -56,7 +56,7 @@ class BM25Index:
                 total += self.weights_[word]
         return total
 
-# %% ../nbs/32_search_rank.ipynb #e6555c67
+# %% ../nbs/32_search_rank.ipynb #8aa76fe7
 def _require(df: pd.DataFrame, columns, name: str):
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -89,7 +89,7 @@ def estimate_position_bias(
         examine, attract = np.clip(examine, 1e-6, 1 - 1e-6), np.clip(attract, 1e-6, 1 - 1e-6)
     return examine / examine[0]
 
-# %% ../nbs/32_search_rank.ipynb #ec411c96
+# %% ../nbs/32_search_rank.ipynb #769e62c9
 SEARCH_FEATURES = ("bm25_title", "bm25_category", "bm25_brand", "query_item_ctr", "item_ctr",
                    "item_popularity", "query_category_share", "log_price", "price_vs_query")
 
@@ -174,7 +174,7 @@ class SearchFeaturizer:
         features["price_vs_query"] = log_price - reference
         return features[list(SEARCH_FEATURES)].astype(float)
 
-# %% ../nbs/32_search_rank.ipynb #f108127f
+# %% ../nbs/32_search_rank.ipynb #e6f5390e
 class SearchRanker:
     "Gradient-boosted pointwise ranker for search, with inverse-propensity weighting."
     def __init__(self,
@@ -243,7 +243,7 @@ class SearchRanker:
         return pd.DataFrame({ITEM_COL: candidates.to_numpy()[order], SCORE_COL: scores[order],
                              RANK_COL: np.arange(1, len(order) + 1)})
 
-# %% ../nbs/32_search_rank.ipynb #4244e0f2
+# %% ../nbs/32_search_rank.ipynb #6959c66a
 def _joined(truth: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     _require(truth, (QUERY_COL, ITEM_COL, "relevance"), "truth")
     _require(scored, (QUERY_COL, ITEM_COL, SCORE_COL), "scored")
@@ -297,7 +297,7 @@ def evaluate_search(
     "`ndcg_at_<k>` and `kendall_tau` of `scored` against `truth`."
     return {f"ndcg_at_{k}": ndcg_at_k(truth, scored, k), "kendall_tau": kendall_tau(truth, scored)}
 
-# %% ../nbs/32_search_rank.ipynb #0fa42100
+# %% ../nbs/32_search_rank.ipynb #080d7704
 def text_match_scores(featurizer: SearchFeaturizer, pairs: pd.DataFrame) -> np.ndarray:
     "Baseline score: BM25 of the query on title + brand + category."
     X = featurizer.transform(pairs)
@@ -307,7 +307,7 @@ def popularity_scores(featurizer: SearchFeaturizer, pairs: pd.DataFrame) -> np.n
     "Baseline score: log of how often the item was shown in the log."
     return featurizer.transform(pairs)["item_popularity"].to_numpy()
 
-# %% ../nbs/32_search_rank.ipynb #68ed3882
+# %% ../nbs/32_search_rank.ipynb #f03a998c
 def split_log(
     impressions: pd.DataFrame,   # search_impressions
     test_share: float = 0.2,     # share of the log (by time) held out
@@ -316,7 +316,7 @@ def split_log(
     cut = impressions[TS_COL].quantile(1 - test_share)
     return impressions[impressions[TS_COL] < cut], impressions[impressions[TS_COL] >= cut]
 
-# %% ../nbs/32_search_rank.ipynb #03d107bf
+# %% ../nbs/32_search_rank.ipynb #b7665c02
 def ranker_to_onnx(
     ranker: SearchRanker,              # fitted ranker
     path: str | Path | None = None,    # write the model here if given

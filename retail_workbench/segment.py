@@ -6,7 +6,7 @@ __all__ = ['ORDER_COL', 'QUANTITY_COL', 'AMOUNT_COL', 'RETURN_COL', 'ORDER_LINE_
            'CustomerSegmenter', 'segment_profiles', 'segment_stability', 'segment_bubble_chart', 'segment_heatmap',
            'customer_features_from_source']
 
-# %% ../nbs/30_segment.ipynb #336adb1e
+# %% ../nbs/30_segment.ipynb #9f2cd87e
 import numpy as np
 import pandas as pd
 
@@ -16,7 +16,7 @@ from retail_workbench.core import (
     NotFittedError, SchemaError,
 )
 
-# %% ../nbs/30_segment.ipynb #d03fe3a0
+# %% ../nbs/30_segment.ipynb #00782078
 ORDER_COL = "order_id"
 QUANTITY_COL = "quantity"
 AMOUNT_COL = "amount"
@@ -66,7 +66,7 @@ def order_lines_from_interactions(
     lines[RETURN_COL] = is_return
     return lines.dropna(subset=[AMOUNT_COL]).reset_index(drop=True)
 
-# %% ../nbs/30_segment.ipynb #745a4349
+# %% ../nbs/30_segment.ipynb #39c5fbc0
 def order_lines_from_cdnow(
     raw: pd.DataFrame,   # CDNOW log: customer_id, date (yyyymmdd), number_of_cds, dollar_value
 ) -> pd.DataFrame:
@@ -84,7 +84,7 @@ def order_lines_from_cdnow(
                          AMOUNT_COL: raw["dollar_value"].to_numpy(dtype=float),
                          RETURN_COL: np.zeros(len(raw), dtype=bool)})
 
-# %% ../nbs/30_segment.ipynb #59a20a91
+# %% ../nbs/30_segment.ipynb #6eb0acbc
 def customer_features(
     order_lines: pd.DataFrame,                # from order_lines_from_interactions / _cdnow
     interactions: pd.DataFrame | None = None, # canonical interactions for behavioural features
@@ -147,7 +147,7 @@ def _behaviour(interactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         "days_since_visit": (as_of - seen.groupby(USER_COL)[TS_COL].max()).dt.total_seconds() / 86400,
     })
 
-# %% ../nbs/30_segment.ipynb #04e91d9e
+# %% ../nbs/30_segment.ipynb #ed2fb23b
 def _elbow(ks: np.ndarray, inertia: np.ndarray) -> int:
     "The k farthest below the straight line joining the first and last inertia."
     x = (ks - ks[0]) / max(ks[-1] - ks[0], 1)
@@ -183,7 +183,7 @@ def choose_k(
     scores["elbow"] = scores["k"] == _elbow(scores["k"].to_numpy(), scores["inertia"].to_numpy())
     return scores
 
-# %% ../nbs/30_segment.ipynb #ea8697db
+# %% ../nbs/30_segment.ipynb #3ef45acf
 def _ratio(profile: pd.Series, overall: pd.Series, column: str) -> float:
     if column not in profile.index:
         return 1.0
@@ -243,7 +243,7 @@ def name_segments(
                     break
     return names
 
-# %% ../nbs/30_segment.ipynb #01f3d961
+# %% ../nbs/30_segment.ipynb #167e54f5
 BEHAVIOUR_FEATURES = ("days_since_visit", "sessions", "views_per_session", "conversion",
                       "frequency", "basket_size", "avg_unit_price")
 _LOG_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "basket_size",
@@ -286,13 +286,14 @@ class CustomerSegmenter:
         self.feature_names_in_ = tuple(self.features or features.columns)
         self.scaler_ = RobustScaler().fit(self._matrix(features))
         X = self.scaler_.transform(self._matrix(features))
-        self.k_scores_ = choose_k(X, self.k_range, random_state=seed)
         if self.n_clusters is None:
+            self.k_scores_ = choose_k(X, self.k_range, random_state=seed)
             column = {"silhouette": "best_silhouette", "davies_bouldin": "best_davies_bouldin",
                       "elbow": "elbow"}[self.selection]
             self.n_clusters_ = int(self.k_scores_.loc[self.k_scores_[column], "k"].iloc[0])
-        else:
+        else:   # only score the given k
             self.n_clusters_ = int(self.n_clusters)
+            self.k_scores_ = choose_k(X, (self.n_clusters_, self.n_clusters_), random_state=seed)
         self.kmeans_ = KMeans(n_clusters=self.n_clusters_, n_init=self.n_init,
                               random_state=seed).fit(X)
         self.labels_ = self.kmeans_.labels_
@@ -329,7 +330,7 @@ def segment_profiles(
     profiles.index.name = "cluster"
     return profiles
 
-# %% ../nbs/30_segment.ipynb #9269dfda
+# %% ../nbs/30_segment.ipynb #c6dd0c05
 def segment_stability(
     segmenter: CustomerSegmenter,   # a fitted segmenter (its scaling and k are reused)
     features: pd.DataFrame,         # customer features
@@ -344,7 +345,7 @@ def segment_stability(
               for seed in seeds]
     return float(np.mean([adjusted_rand_score(a, b) for a, b in combinations(labels, 2)]))
 
-# %% ../nbs/30_segment.ipynb #2e71d4bf
+# %% ../nbs/30_segment.ipynb #b4a7737d
 def segment_bubble_chart(
     profiles: pd.DataFrame,   # CustomerSegmenter.profiles_
     title: str = "Segments by recency and frequency (bubble size: revenue)",
@@ -377,7 +378,7 @@ def segment_heatmap(
     fig.update_layout(title="Segment profiles (cell text: median value)", width=900, height=400)
     return fig
 
-# %% ../nbs/30_segment.ipynb #14aaff75
+# %% ../nbs/30_segment.ipynb #6d6b6463
 SEGMENT_SOURCES = ("synthetic", "online_retail", "cdnow")
 
 def customer_features_from_source(
