@@ -5,7 +5,7 @@ __all__ = ['FORECAST_COL', 'LOWER_COL', 'UPPER_COL', 'MODEL_COL', 'EVENT_NAME_CO
            'complete_series', 'sales_from_lines', 'example_sales', 'fourier_terms', 'design_matrix', 'SeasonalNaive',
            'MovingAverage', 'DemandForecaster', 'aggregate_forecasts']
 
-# %% ../nbs/20_forecast.ipynb #70ec370a
+# %% ../nbs/20_forecast.ipynb #5ecd27a3
 import time
 import warnings
 
@@ -18,7 +18,7 @@ from .core import (CATEGORY_COL, DATE_COL, HOLIDAY_COL, ITEM_COL, PRICE_COL,
                                    DataError, NotFittedError, SchemaError, UnknownIdError,
                                    get_settings, progress)
 
-# %% ../nbs/20_forecast.ipynb #f1ab13e6
+# %% ../nbs/20_forecast.ipynb #d7064f6c
 FORECAST_COL = "forecast"  # point forecast (units)
 LOWER_COL = "lower"        # lower end of the prediction interval
 UPPER_COL = "upper"        # upper end of the prediction interval
@@ -26,7 +26,7 @@ MODEL_COL = "model"        # which model produced the row (e.g. 'arima', 'season
 EVENT_NAME_COL = "event"   # calendar column with the event name ('' on ordinary days)
 SERIES_KEYS = (STORE_COL, ITEM_COL)  # one series per store and item
 
-# %% ../nbs/20_forecast.ipynb #9fd93be6
+# %% ../nbs/20_forecast.ipynb #77e9bbfd
 def check_sales(
     sales: pd.DataFrame,  # canonical sales table
     keys=SERIES_KEYS,     # columns that identify a series
@@ -50,7 +50,7 @@ def check_sales(
         raise DataError("column 'price' has values <= 0.", hint="Drop or fix those rows first.")
     return out
 
-# %% ../nbs/20_forecast.ipynb #614b184a
+# %% ../nbs/20_forecast.ipynb #f266fadb
 def complete_series(
     sales: pd.DataFrame,  # canonical sales table
     keys=SERIES_KEYS,     # columns that identify a series
@@ -84,7 +84,7 @@ def complete_series(
     panel = pd.concat(frames, ignore_index=True)
     return panel[[DATE_COL, *keys, *[c for c in (UNITS_COL, PRICE_COL, PROMO_COL) if c in panel]]]
 
-# %% ../nbs/20_forecast.ipynb #b896db52
+# %% ../nbs/20_forecast.ipynb #3d54efaf
 def sales_from_lines(
     lines: pd.DataFrame,     # one row per transaction line
     date: str,               # column with the timestamp or date of the line
@@ -111,7 +111,7 @@ def sales_from_lines(
     daily[PROMO_COL] = daily[PROMO_COL] >= 0.5
     return daily.reset_index()[[DATE_COL, STORE_COL, ITEM_COL, UNITS_COL, PRICE_COL, PROMO_COL]]
 
-# %% ../nbs/20_forecast.ipynb #621f56e3
+# %% ../nbs/20_forecast.ipynb #973aa536
 def _busiest(sales: pd.DataFrame, n_series: int | None) -> pd.DataFrame:
     "The `n_series` series with the most selling days (ties: most units)."
     if not n_series:
@@ -178,7 +178,7 @@ def example_sales(
     return {"sales": _busiest(check_sales(sales), n_series), "calendar": None,
             "catalog": catalog, "truth": None, "source": source}
 
-# %% ../nbs/20_forecast.ipynb #cf6d6207
+# %% ../nbs/20_forecast.ipynb #2dcdef51
 _ORIGIN = pd.Timestamp("2000-01-01")
 
 def fourier_terms(
@@ -195,7 +195,7 @@ def fourier_terms(
         cols[f"{prefix}_cos{k}"] = np.cos(2 * np.pi * k * t / period)
     return pd.DataFrame(cols, index=pd.DatetimeIndex(dates))
 
-# %% ../nbs/20_forecast.ipynb #ebf15e0b
+# %% ../nbs/20_forecast.ipynb #750d8097
 def design_matrix(
     frame: pd.DataFrame,        # one series: date (+ price, promo) rows
     calendar: pd.DataFrame | None = None,  # date, holiday (bool), event (str)
@@ -227,7 +227,7 @@ def design_matrix(
                 X[f"event_{name}"] = (names == name).astype(float)
     return X
 
-# %% ../nbs/20_forecast.ipynb #6a1d2a65
+# %% ../nbs/20_forecast.ipynb #3b268bd1
 def _future_frame(state: dict, future: pd.DataFrame | None, horizon: int | None) -> pd.DataFrame:
     "Future rows of one series: the given ones, or `horizon` days at the last price, no promotion."
     if future is not None and len(future):
@@ -255,7 +255,7 @@ def _steps(state: dict, future: pd.DataFrame) -> np.ndarray:
     "Days ahead (1 = the day after training) of each future row."
     return np.asarray((future[DATE_COL] - state["end"]).dt.days, dtype=int)
 
-# %% ../nbs/20_forecast.ipynb #22656f74
+# %% ../nbs/20_forecast.ipynb #8859895a
 class _PanelForecaster(BaseEstimator):
     "Fit and forecast one model per series of a sales table."
 
@@ -339,7 +339,7 @@ def _timed_fit(model, frame, calendar):
     state = model._fit_series(frame, calendar)
     return state, time.perf_counter() - started, time.process_time() - cpu_started
 
-# %% ../nbs/20_forecast.ipynb #a9d1486e
+# %% ../nbs/20_forecast.ipynb #add0d413
 def _base_state(frame: pd.DataFrame) -> dict:
     state = {"end": frame[DATE_COL].max(), "last_price": None}
     if PRICE_COL in frame.columns:
@@ -376,7 +376,7 @@ class SeasonalNaive(_PanelForecaster):
                                               self.alpha)
         return pd.DataFrame({FORECAST_COL: point, LOWER_COL: lower, UPPER_COL: upper})
 
-# %% ../nbs/20_forecast.ipynb #3bbbfe25
+# %% ../nbs/20_forecast.ipynb #f7ed59c9
 class MovingAverage(_PanelForecaster):
     "Forecast the mean of the last `window` days for every future day."
     name = "moving_average"
@@ -401,7 +401,7 @@ class MovingAverage(_PanelForecaster):
         return pd.DataFrame({FORECAST_COL: point, LOWER_COL: point + state["lo"],
                              UPPER_COL: point + state["hi"]})
 
-# %% ../nbs/20_forecast.ipynb #9cf7c53b
+# %% ../nbs/20_forecast.ipynb #e7762337
 def _limit_threads():
     "One BLAS/OpenMP thread per worker: parallel series, not parallel algebra."
     try:
@@ -459,7 +459,9 @@ def _fit_arima_series(params: dict, frame: pd.DataFrame, calendar) -> tuple:
 class _Fallback(Exception):
     "A series is not fitted with ARIMA, on purpose."
 
-# %% ../nbs/20_forecast.ipynb #82fa9e65
+# %% ../nbs/20_forecast.ipynb #29548db8
+_MIN_PARALLEL_SERIES = 16  # fewer series are fitted in-process: starting workers costs more
+
 class DemandForecaster(_PanelForecaster):
     "Regression on price, promotion, calendar and Fourier terms with ARIMA errors, per series."
     name = "arima"
@@ -488,7 +490,7 @@ class DemandForecaster(_PanelForecaster):
         from joblib import Parallel, delayed
         params = self.get_params()
         n_jobs = self.n_jobs if self.n_jobs is not None else get_settings().n_jobs
-        if n_jobs == 1 or len(frames) == 1:
+        if n_jobs == 1 or len(frames) < _MIN_PARALLEL_SERIES:
             with _limit_threads():
                 return [_fit_arima_series(params, f, calendar)
                         for f in progress(frames, desc="fit arima")]
@@ -514,7 +516,7 @@ class DemandForecaster(_PanelForecaster):
                              LOWER_COL: np.expm1(regression + interval[:, 0]),
                              UPPER_COL: np.expm1(regression + interval[:, 1])})
 
-# %% ../nbs/20_forecast.ipynb #78f31918
+# %% ../nbs/20_forecast.ipynb #c57c9481
 def aggregate_forecasts(
     forecasts: pd.DataFrame,        # output of `predict`
     level: str = "total",           # 'store', 'category', 'item' or 'total'
