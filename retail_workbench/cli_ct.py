@@ -6,13 +6,13 @@
 __all__ = ['registry_app', 'pipeline_app', 'registry_ls', 'registry_promote', 'registry_rollback', 'registry_triton', 'tune',
            'default_pipeline_file', 'pipeline_run', 'pipeline_resume', 'serve', 'score', 'register']
 
-# %% ../nbs/90_cli_ct.ipynb #92635f9b
+# %% ../nbs/90_cli_ct.ipynb #ede95258
 import json
 from pathlib import Path
 
 import typer
 
-# %% ../nbs/90_cli_ct.ipynb #b0e05390
+# %% ../nbs/90_cli_ct.ipynb #eac2ed5b
 registry_app = typer.Typer(help="Registered models: list, promote, roll back, export to Triton.",
                            no_args_is_help=True)
 
@@ -61,7 +61,7 @@ def registry_triton(
     folder = Path(repository) if repository else get_workspace().path("artifacts", "triton")
     typer.echo(f"wrote {export_triton(f'{name}@{alias}', folder, name=name)}")
 
-# %% ../nbs/90_cli_ct.ipynb #2adfeba7
+# %% ../nbs/90_cli_ct.ipynb #785255b1
 def tune(
     family: str = typer.Argument(..., help="Model family: recommender or forecaster."),
     trials: int = typer.Option(20, "--trials", help="Trials to add to the study."),
@@ -111,7 +111,7 @@ def pipeline_resume(run_id: str = typer.Argument(..., help="Run id (folder under
     from retail_workbench.pipeline import resume_pipeline
     _print_result(resume_pipeline(run_id))
 
-# %% ../nbs/90_cli_ct.ipynb #0d778163
+# %% ../nbs/90_cli_ct.ipynb #fbda2084
 def serve(
     model: list[str] = typer.Option(["recommender"], "--model", help="Registered model(s) to serve."),
     host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
@@ -139,7 +139,7 @@ def score(
     typer.echo(f"scored {report['rows_in']} rows -> {report['rows_out']} rows in {output} "
                f"({report['rows_per_second']} rows/s, version {report['version'] or 'file'})")
 
-# %% ../nbs/90_cli_ct.ipynb #672500f6
+# %% ../nbs/90_cli_ct.ipynb #e944aea0
 def register(app):
     "Add the continuous-training commands to the root `rwb` app."
     app.add_typer(registry_app, name="registry")
