@@ -6,7 +6,7 @@
 __all__ = ['project_templates', 'PipelineError', 'Step', 'PipelineSpec', 'load_pipeline', 'load_state', 'PipelineResult',
            'run_pipeline', 'resume_pipeline', 'ingest_step', 'validate_step', 'train_register_step', 'export_step']
 
-# %% ../nbs/43_pipeline.ipynb #ad524203
+# %% ../nbs/43_pipeline.ipynb #40c2acfe
 import json
 import os
 import secrets
@@ -22,7 +22,7 @@ from .core import (ConfigError, WorkbenchError, get_logger, get_settings,
                                    get_workspace, progress)
 from .tracking import DEFAULT_EXPERIMENT, get_experiment_id
 
-# %% ../nbs/43_pipeline.ipynb #df85ea43
+# %% ../nbs/43_pipeline.ipynb #69a366b8
 def project_templates() -> Path:
     "The project's `templates/` folder (beside the package)."
     import retail_workbench
@@ -92,7 +92,7 @@ def load_pipeline(
     return PipelineSpec(raw.get("name", "pipeline"), parsed, raw.get("kernel", "retail-workbench"),
                         raw.get("experiment", DEFAULT_EXPERIMENT), source)
 
-# %% ../nbs/43_pipeline.ipynb #20f02a90
+# %% ../nbs/43_pipeline.ipynb #75f70ce1
 def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -107,6 +107,18 @@ def _format(value, context: dict):
     if isinstance(value, dict):
         return {k: _format(v, context) for k, v in value.items()}
     return value
+
+def _snapshot_paths() -> dict:
+    "`<table>_snapshot`: the data file of each table's latest snapshot in the store."
+    heads = get_workspace().root / "data" / "store" / "heads"
+    if not heads.exists():
+        return {}
+    paths = {}
+    for head in heads.iterdir():
+        data = heads.parent / "snapshots" / head.read_text().strip() / "data.parquet"
+        if data.exists():
+            paths[f"{head.name}_snapshot"] = str(data)
+    return paths
 
 def _step_parameters(step: Step, quick: bool, context: dict) -> dict:
     parameters = {**step.parameters, **(step.quick if quick else {})}
@@ -127,7 +139,7 @@ def load_state(
                           hint="List runs with `ls workspace/runs`; the id is the folder name.")
     return json.loads(path.read_text())
 
-# %% ../nbs/43_pipeline.ipynb #e6e6ec2b
+# %% ../nbs/43_pipeline.ipynb #c879ef8a
 def _collect_metrics(run_dir: Path, step: str, started: float) -> dict:
     target = run_dir / f"{step}.metrics.json"
     if not (target.exists() and target.stat().st_mtime >= started):
@@ -181,7 +193,7 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
     from retail_workbench.tracking import _flat_params, _numeric_metrics
     run_dir = Path(state["run_dir"])
     context = {"run_dir": str(run_dir), "run_id": state["run_id"],
-               "workspace": str(get_workspace().root)}
+               "workspace": str(get_workspace().root), **_snapshot_paths()}
     parameters = _step_parameters(step, quick, context)
     child = client.create_run(state["experiment_id"], run_name=step.name, tags={
         "mlflow.parentRunId": state["mlflow_run_id"], "pipeline_run_id": state["run_id"],
@@ -234,7 +246,7 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
     _save_state(run_dir, state)
     return record
 
-# %% ../nbs/43_pipeline.ipynb #939ab5f3
+# %% ../nbs/43_pipeline.ipynb #85bd309b
 @dataclass
 class PipelineResult:
     "What a pipeline run did."
@@ -339,7 +351,7 @@ def resume_pipeline(
     client.set_tag(state["mlflow_run_id"], "resumed", "true")
     return _execute(state, parsed, raise_on_failure)
 
-# %% ../nbs/43_pipeline.ipynb #58310b2a
+# %% ../nbs/43_pipeline.ipynb #8c5ea96b
 def ingest_step(
     quick: bool = False,  # small synthetic world
     seed: int = 0,        # world seed
@@ -373,7 +385,7 @@ def validate_step(
         report[f"{table}_clean"] = result.rows_clean
     return report
 
-# %% ../nbs/43_pipeline.ipynb #b7f7aa38
+# %% ../nbs/43_pipeline.ipynb #1fd348b9
 def train_register_step(
     family: str,                 # model family ('recommender', 'forecaster')
     params: dict | None = None,  # hyperparameters over the defaults (and tuned ones)
@@ -419,7 +431,7 @@ def train_register_step(
             "challenger_score": decision.challenger_score, "eval_snapshot": evaluation.id,
             "mlflow_run_id": run.run_id}
 
-# %% ../nbs/43_pipeline.ipynb #fb59328e
+# %% ../nbs/43_pipeline.ipynb #1b86e607
 def export_step(
     families=("recommender", "forecaster"),  # registered models to export
     repository: str | Path = "",             # Triton repository (default: workspace/artifacts/triton)
