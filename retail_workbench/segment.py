@@ -6,7 +6,7 @@ __all__ = ['ORDER_COL', 'QUANTITY_COL', 'AMOUNT_COL', 'RETURN_COL', 'ORDER_LINE_
            'CustomerSegmenter', 'segment_profiles', 'segment_stability', 'segment_bubble_chart', 'segment_heatmap',
            'customer_features_from_source']
 
-# %% ../nbs/30_segment.ipynb #9f2cd87e
+# %% ../nbs/30_segment.ipynb #89a75290
 import numpy as np
 import pandas as pd
 
@@ -16,7 +16,7 @@ from retail_workbench.core import (
     NotFittedError, SchemaError,
 )
 
-# %% ../nbs/30_segment.ipynb #00782078
+# %% ../nbs/30_segment.ipynb #03e39722
 ORDER_COL = "order_id"
 QUANTITY_COL = "quantity"
 AMOUNT_COL = "amount"
@@ -66,7 +66,7 @@ def order_lines_from_interactions(
     lines[RETURN_COL] = is_return
     return lines.dropna(subset=[AMOUNT_COL]).reset_index(drop=True)
 
-# %% ../nbs/30_segment.ipynb #39c5fbc0
+# %% ../nbs/30_segment.ipynb #c44b74cd
 def order_lines_from_cdnow(
     raw: pd.DataFrame,   # CDNOW log: customer_id, date (yyyymmdd), number_of_cds, dollar_value
 ) -> pd.DataFrame:
@@ -84,7 +84,7 @@ def order_lines_from_cdnow(
                          AMOUNT_COL: raw["dollar_value"].to_numpy(dtype=float),
                          RETURN_COL: np.zeros(len(raw), dtype=bool)})
 
-# %% ../nbs/30_segment.ipynb #6eb0acbc
+# %% ../nbs/30_segment.ipynb #a2d249ec
 def customer_features(
     order_lines: pd.DataFrame,                # from order_lines_from_interactions / _cdnow
     interactions: pd.DataFrame | None = None, # canonical interactions for behavioural features
@@ -147,7 +147,7 @@ def _behaviour(interactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         "days_since_visit": (as_of - seen.groupby(USER_COL)[TS_COL].max()).dt.total_seconds() / 86400,
     })
 
-# %% ../nbs/30_segment.ipynb #ed2fb23b
+# %% ../nbs/30_segment.ipynb #365d2d42
 def _elbow(ks: np.ndarray, inertia: np.ndarray) -> int:
     "The k farthest below the straight line joining the first and last inertia."
     x = (ks - ks[0]) / max(ks[-1] - ks[0], 1)
@@ -183,7 +183,7 @@ def choose_k(
     scores["elbow"] = scores["k"] == _elbow(scores["k"].to_numpy(), scores["inertia"].to_numpy())
     return scores
 
-# %% ../nbs/30_segment.ipynb #3ef45acf
+# %% ../nbs/30_segment.ipynb #f3c48699
 def _ratio(profile: pd.Series, overall: pd.Series, column: str) -> float:
     if column not in profile.index:
         return 1.0
@@ -197,9 +197,11 @@ def _segment_name(profile: pd.Series, overall: pd.Series) -> str:
     tenure = _ratio(profile, overall, "tenure_days")
     if "sessions" in profile.index:   # behavioural features present
         sessions = _ratio(profile, overall, "sessions")
+        if sessions < 0.3:
+            return "occasional visitors"
         if _ratio(profile, overall, "days_since_visit") > 2.0:
             return "lapsed"
-        if sessions >= 1.0 and _ratio(profile, overall, "conversion") < 0.35:
+        if sessions >= 0.8 and _ratio(profile, overall, "conversion") < 0.35:
             return "window shoppers"
         if sessions < 0.5:
             return "occasional visitors"
@@ -213,6 +215,8 @@ def _segment_name(profile: pd.Series, overall: pd.Series) -> str:
         return "frequent buyers"
     if tenure < 0.5 and recency < 0.8:
         return "new customers"
+    if profile.get("frequency", 2) <= 1:
+        return "one-time buyers"
     if frequency <= 0.8 or monetary <= 0.6:
         return "occasional buyers"
     return "regulars"
@@ -243,7 +247,7 @@ def name_segments(
                     break
     return names
 
-# %% ../nbs/30_segment.ipynb #167e54f5
+# %% ../nbs/30_segment.ipynb #97c8e568
 BEHAVIOUR_FEATURES = ("days_since_visit", "sessions", "views_per_session", "conversion",
                       "frequency", "basket_size", "avg_unit_price")
 _LOG_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "basket_size",
@@ -298,8 +302,10 @@ class CustomerSegmenter:
                               random_state=seed).fit(X)
         self.labels_ = self.kmeans_.labels_
         self.profiles_ = segment_profiles(features, self.labels_)
-        overall = features[list(self.feature_names_in_)].median()
-        self.names_ = name_segments(self.profiles_[list(self.feature_names_in_)], overall)
+        columns = [c for c in features.columns if c in _FEATURE_ORDER]
+        buyers = features[features["frequency"] > 0] if "frequency" in features.columns else features
+        overall = (buyers if len(buyers) else features)[columns].median()
+        self.names_ = name_segments(self.profiles_[columns], overall)
         self.profiles_.insert(0, SEGMENT_COL, self.names_.reindex(self.profiles_.index))
         return self
 
@@ -330,7 +336,7 @@ def segment_profiles(
     profiles.index.name = "cluster"
     return profiles
 
-# %% ../nbs/30_segment.ipynb #c6dd0c05
+# %% ../nbs/30_segment.ipynb #66f3dd27
 def segment_stability(
     segmenter: CustomerSegmenter,   # a fitted segmenter (its scaling and k are reused)
     features: pd.DataFrame,         # customer features
@@ -345,7 +351,7 @@ def segment_stability(
               for seed in seeds]
     return float(np.mean([adjusted_rand_score(a, b) for a, b in combinations(labels, 2)]))
 
-# %% ../nbs/30_segment.ipynb #b4a7737d
+# %% ../nbs/30_segment.ipynb #d95b08d5
 def segment_bubble_chart(
     profiles: pd.DataFrame,   # CustomerSegmenter.profiles_
     title: str = "Segments by recency and frequency (bubble size: revenue)",
@@ -378,7 +384,7 @@ def segment_heatmap(
     fig.update_layout(title="Segment profiles (cell text: median value)", width=900, height=400)
     return fig
 
-# %% ../nbs/30_segment.ipynb #6d6b6463
+# %% ../nbs/30_segment.ipynb #d3be7526
 SEGMENT_SOURCES = ("synthetic", "online_retail", "cdnow")
 
 def customer_features_from_source(
