@@ -8,7 +8,7 @@ __all__ = ['CATEGORY_NOUNS', 'SYNONYMS', 'ADJECTIVES', 'CATEGORY_PRICE', 'CATEGO
            'WEEKLY_PROFILE', 'DRIFT_KINDS', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'click_probability',
            'expected_units', 'make_world']
 
-# %% ../nbs/04_synth.ipynb #fe18c94e
+# %% ../nbs/04_synth.ipynb #075bb674
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,14 +22,14 @@ from retail_workbench.core import (
     progress,
 )
 
-# %% ../nbs/04_synth.ipynb #e358c5fc
+# %% ../nbs/04_synth.ipynb #61e371fe
 def _str_array(vocabulary, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     "Pandas `str` array of `vocabulary[codes]`, built in Arrow (fast for millions of rows)."
     import pyarrow as pa
     taken = pa.array(list(vocabulary), type=pa.string()).take(pa.array(np.asarray(codes)))
     return pd.array(taken, dtype="str")
 
-# %% ../nbs/04_synth.ipynb #f9f35606
+# %% ../nbs/04_synth.ipynb #be61a2cf
 CATEGORY_NOUNS = {
     "beverages": ("coffee", "tea", "juice", "soda"),
     "snacks": ("crisps", "cookies", "chocolate", "nuts"),
@@ -62,7 +62,7 @@ REGIONS = ("north", "south", "east", "west", "central")
 _SYLLABLES = ("nor", "va", "li", "ko", "ta", "mi", "ze", "ra", "lu", "po", "den", "sa", "bel",
               "quin", "fa", "to", "gri", "mo")
 
-# %% ../nbs/04_synth.ipynb #fbb68dfc
+# %% ../nbs/04_synth.ipynb #ef61187a
 SEGMENTS = pd.DataFrame(
     [
         # name, share, sessions/yr, views/session, click, cart, order, qty, price pref, active
@@ -77,7 +77,7 @@ SEGMENTS = pd.DataFrame(
 ).set_index("segment")
 SEGMENTS
 
-# %% ../nbs/04_synth.ipynb #3f18615a
+# %% ../nbs/04_synth.ipynb #2e67782b
 @dataclass
 class Truth:
     "The parameters a synthetic world was drawn from (what models should recover)."
@@ -102,7 +102,7 @@ class Truth:
     queries: pd.DataFrame | None = None        # query table: query, category, noun, qualifier
     segment_params: pd.DataFrame | None = None # behaviour parameters per segment
 
-# %% ../nbs/04_synth.ipynb #e7f90ea6
+# %% ../nbs/04_synth.ipynb #e5f84ed1
 @dataclass
 class World:
     "A synthetic retailer: the canonical tables, its calendar and the truth behind them."
@@ -128,7 +128,7 @@ class World:
         shown = "none" if drift is None else f"{drift['kind']} on {drift['date'].date()}"
         return f"World({sizes}; drift: {shown})"
 
-# %% ../nbs/04_synth.ipynb #130bcfdb
+# %% ../nbs/04_synth.ipynb #98a1bae6
 def _easter(year: int) -> pd.Timestamp:
     "Easter Sunday of `year` (anonymous Gregorian algorithm)."
     a, b, c = year % 19, year // 100, year % 100
@@ -171,7 +171,7 @@ def make_calendar(
                              "event": event.to_numpy()})
     return calendar
 
-# %% ../nbs/04_synth.ipynb #45873dc4
+# %% ../nbs/04_synth.ipynb #f46fde78
 def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     "`n` distinct made-up brand names."
     pairs = [a + b for a in _SYLLABLES for b in _SYLLABLES if a != b]
@@ -180,7 +180,7 @@ def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     chosen = rng.choice(len(pairs), size=n, replace=False)
     return [pairs[i].capitalize() for i in chosen]
 
-# %% ../nbs/04_synth.ipynb #f9a70ae7
+# %% ../nbs/04_synth.ipynb #6a2549a4
 def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: int) -> dict:
     "Static item attributes, latent factors, lifetimes and popularity."
     n_categories = int(np.clip(n_items // 12, 2, len(CATEGORY_NOUNS)))
@@ -229,7 +229,7 @@ def _make_items(rng: np.random.Generator, n_items: int, n_days: int, n_factors: 
                 base_price=base_price, item_factors=item_factors, centroid=centroid,
                 quality=quality, popularity=popularity, launch_day=launch_day, end_day=end_day)
 
-# %% ../nbs/04_synth.ipynb #64b23acd
+# %% ../nbs/04_synth.ipynb #5b42f4e6
 def _titles(items: dict) -> np.ndarray:
     "Item titles: brand, adjective and the product noun (or its synonym)."
     nouns = np.array(items["nouns"], dtype=object)[items["noun"]]
@@ -241,7 +241,7 @@ def _titles(items: dict) -> np.ndarray:
     size = sizes[np.arange(len(nouns)) % len(sizes)]
     return brands + " " + adjectives + " " + words + size
 
-# %% ../nbs/04_synth.ipynb #b4daa0bf
+# %% ../nbs/04_synth.ipynb #77d2ee5e
 def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: int | None,
                  price_jump: float) -> tuple[np.ndarray, pd.DataFrame]:
     "Daily list price (n_items, n_days) and the price-change events (item, day, price)."
@@ -262,7 +262,7 @@ def _list_prices(rng: np.random.Generator, items: dict, n_days: int, drift_day: 
     changes["price"] = prices[changes["item"].to_numpy(), changes["day"].to_numpy()]
     return prices, changes
 
-# %% ../nbs/04_synth.ipynb #3a29641a
+# %% ../nbs/04_synth.ipynb #292217b0
 def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: pd.DataFrame,
                   start: pd.Timestamp) -> pd.DataFrame:
     "Versioned catalogue: a row at launch, one per price change, one (inactive) at removal."
@@ -295,7 +295,7 @@ def _catalog_rows(items: dict, titles: np.ndarray, prices: np.ndarray, changes: 
     })
     return catalog
 
-# %% ../nbs/04_synth.ipynb #ae2df345
+# %% ../nbs/04_synth.ipynb #37b72ec9
 def catalog_as_of(
     catalog: pd.DataFrame,     # versioned catalogue (several rows per item)
     when: str | pd.Timestamp,  # point in time
@@ -309,7 +309,7 @@ def catalog_as_of(
         current = current[current["active"]]
     return current.reset_index(drop=True)
 
-# %% ../nbs/04_synth.ipynb #a045fcf3
+# %% ../nbs/04_synth.ipynb #1a162550
 def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: int,
                 n_categories: int, segments: pd.DataFrame) -> dict:
     "Segments, regions, latent factors and active windows of the customers."
@@ -333,7 +333,7 @@ def _make_users(rng: np.random.Generator, n_users: int, n_days: int, n_factors: 
     return dict(segment=segment, region=region, user_factors=user_factors, first_day=first_day,
                 last_day=last_day, signup_age=signup_age)
 
-# %% ../nbs/04_synth.ipynb #933d1e2f
+# %% ../nbs/04_synth.ipynb #00a8bc52
 def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
     "Relative session intensity per day: weekly pattern, yearly cycle and holiday spikes."
     weekly = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.15, 1.2])[dates.day_of_week]
@@ -342,7 +342,7 @@ def _daily_intensity(dates: pd.DatetimeIndex, events: np.ndarray) -> np.ndarray:
                                    "boxing_day": 1.5}).fillna(1.0).to_numpy()
     return weekly * yearly * boost
 
-# %% ../nbs/04_synth.ipynb #82e0346e
+# %% ../nbs/04_synth.ipynb #2035c0bf
 def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarray,
                      segments: pd.DataFrame, activity: float) -> dict:
     "Session user, day and second of day for every session."
@@ -362,7 +362,7 @@ def _sample_sessions(rng: np.random.Generator, users: dict, intensity: np.ndarra
     order = np.lexsort((second, day))
     return dict(user=user[order], day=day[order].astype(np.int64), second=second[order])
 
-# %% ../nbs/04_synth.ipynb #344918cd
+# %% ../nbs/04_synth.ipynb #22491a49
 def _make_queries(items: dict) -> pd.DataFrame:
     "All queries: noun alone, adjective + noun, brand + noun."
     rows = []
@@ -378,7 +378,7 @@ def _make_queries(items: dict) -> pd.DataFrame:
                          "brand"))
     return pd.DataFrame(rows, columns=["query", "category", "noun", "adjective", "brand", "kind"])
 
-# %% ../nbs/04_synth.ipynb #cc149c5f
+# %% ../nbs/04_synth.ipynb #7fe03ef3
 def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                item_index: np.ndarray) -> np.ndarray:
     "True relevance (0..3) of items to queries, elementwise over the two index arrays."
@@ -395,7 +395,7 @@ def _relevance(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     low_quality = items["quality"][item_index] < -1.0
     return np.maximum(relevance - low_quality, 0).astype(np.int8)
 
-# %% ../nbs/04_synth.ipynb #ef6384ec
+# %% ../nbs/04_synth.ipynb #58f4329b
 def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
                 item_index: np.ndarray) -> np.ndarray:
     "Words of the query found in the title (what a text-only ranker can see)."
@@ -407,7 +407,7 @@ def _text_match(queries: pd.DataFrame, items: dict, query_index: np.ndarray,
     brand_hit = (q_brand >= 0) & (items["brand"][item_index] == q_brand)
     return literal_noun * 2.0 + adjective_hit + brand_hit
 
-# %% ../nbs/04_synth.ipynb #fde76a7c
+# %% ../nbs/04_synth.ipynb #ea0b1bfa
 def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
                  pool_size: int = 40, n_outside: int = 6) -> np.ndarray:
     "Candidate items per query (padded with -1): items of its category plus a few from others."
@@ -427,7 +427,7 @@ def _query_pools(rng: np.random.Generator, queries: pd.DataFrame, items: dict,
         pools[q, :len(pool)] = pool
     return pools
 
-# %% ../nbs/04_synth.ipynb #c6d3540f
+# %% ../nbs/04_synth.ipynb #40821e28
 def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     "Index of the Gumbel-max sample per row (softmax choice); rows of -inf give -1."
     uniform = rng.random(scores.shape, dtype=np.float32)
@@ -436,7 +436,7 @@ def _gumbel_choice(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     valid = np.isfinite(noisy[np.arange(len(noisy)), choice])
     return np.where(valid, choice, -1)
 
-# %% ../nbs/04_synth.ipynb #fc629529
+# %% ../nbs/04_synth.ipynb #89082fb2
 def _alias_tables(weights: np.ndarray, groups: np.ndarray) -> tuple:
     "Walker alias tables of `weights` within each group (items sorted by group)."
     order = np.argsort(groups, kind="stable")
@@ -470,7 +470,7 @@ def _alias_draw(rng: np.random.Generator, tables: tuple, group: np.ndarray, k: i
     slot = np.where(fraction < accept[slot], slot, alias[slot])
     return order[slot]
 
-# %% ../nbs/04_synth.ipynb #8b11db89
+# %% ../nbs/04_synth.ipynb #e0e62dc3
 def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                    user_factors_after: np.ndarray | None, drift_day: int | None,
                    segments: pd.DataFrame, n_candidates: int = 10,
@@ -506,7 +506,7 @@ def _session_views(rng: np.random.Generator, sessions: dict, users: dict, items:
         affinity[begin:begin + chunk] = np.where(pick >= 0, scores[rows, pick], 0.0)
     return dict(session=session_of_view, item=chosen, affinity=affinity)
 
-# %% ../nbs/04_synth.ipynb #66976c85
+# %% ../nbs/04_synth.ipynb #fc6e6d0e
 def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
                         user_factors_after: np.ndarray | None, drift_day: int | None,
                         ) -> np.ndarray:
@@ -522,7 +522,7 @@ def _session_categories(rng: np.random.Generator, sessions: dict, users: dict, i
     logits = taste @ centroid.T + log_share
     return _gumbel_choice(rng, logits)
 
-# %% ../nbs/04_synth.ipynb #4e4a40f7
+# %% ../nbs/04_synth.ipynb #e086dd2c
 AFFINITY_CENTER = 2.0   # typical affinity of a viewed item: the funnel's reference point
 
 def _sigmoid(x):
@@ -541,7 +541,7 @@ def _funnel(rng: np.random.Generator, views: dict, sessions: dict, users: dict,
     quantity = 1 + rng.poisson(segments["extra_quantity"].to_numpy()[seg])
     return dict(clicked=clicked, carted=carted, ordered=ordered, quantity=quantity)
 
-# %% ../nbs/04_synth.ipynb #c3db8156
+# %% ../nbs/04_synth.ipynb #489cd2c5
 POSITION_BIAS_POWER = 0.9                                  # examination = 1 / position ** power
 ATTRACTIVENESS = np.array([0.04, 0.15, 0.45, 0.85])        # click prob. by relevance if examined
 CART_GIVEN_CLICK = np.array([0.03, 0.12, 0.3, 0.5])        # add-to-cart prob. by relevance
@@ -626,7 +626,7 @@ def _search(rng: np.random.Generator, sessions: dict, users: dict, items: dict,
     result["position_bias"] = position_bias
     return result
 
-# %% ../nbs/04_synth.ipynb #e9c03db8
+# %% ../nbs/04_synth.ipynb #fdefc05d
 def click_probability(
     relevance,  # true relevance grades 0..3 (array-like)
     position,   # positions shown, 1 = top (array-like, same shape)
@@ -640,7 +640,7 @@ def click_probability(
         raise ConfigError("positions start at 1 (the top result).")
     return ATTRACTIVENESS[relevance] / position ** POSITION_BIAS_POWER
 
-# %% ../nbs/04_synth.ipynb #9ccf9420
+# %% ../nbs/04_synth.ipynb #410983da
 WEEKLY_PROFILE = np.array([-0.45, -0.4, -0.3, -0.1, 0.3, 1.0, 0.45])   # Monday first
 
 def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calendar: pd.DataFrame,
@@ -657,6 +657,7 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     weekly_amplitude = rng.uniform(0.05, 0.4, n_items)
     yearly_amplitude = rng.uniform(0.05, 0.5, n_items)
     category_peak = np.array([CATEGORY_PEAK_DAY[c] for c in items["categories"]])
+    rng.uniform(0, 365, n_categories)   # unused draw: keeps the later draws of a seed unchanged
     peak_day = (category_peak[category] + rng.normal(0, 15, n_items)) % 365
     pop_z = np.log(items["popularity"])
     pop_z = (pop_z - pop_z.mean()) / (pop_z.std() + 1e-9)
@@ -708,7 +709,7 @@ def _make_sales(rng: np.random.Generator, items: dict, prices: np.ndarray, calen
     sales[STORE_COL] = sales[STORE_COL].astype(np.int64)
     return sales, truth
 
-# %% ../nbs/04_synth.ipynb #89df2333
+# %% ../nbs/04_synth.ipynb #aa6873e7
 def expected_units(
     world,              # a `World`
     item_id,            # item ids (array-like)
@@ -752,7 +753,7 @@ def expected_units(
         log_mean = log_mean + np.log(drift["strength"]) * after
     return np.exp(log_mean)
 
-# %% ../nbs/04_synth.ipynb #5dc9a509
+# %% ../nbs/04_synth.ipynb #37adcfd5
 DRIFT_KINDS = {"preference": 1.0, "price": 1.25, "demand": 0.6}   # kind -> default strength
 
 def _check_drift(drift: dict | None, start: pd.Timestamp, n_days: int) -> dict | None:
@@ -775,7 +776,7 @@ def _check_drift(drift: dict | None, start: pd.Timestamp, n_days: int) -> dict |
     strength = float(drift.get("strength", DRIFT_KINDS[kind]))
     return dict(date=date, kind=kind, strength=strength, day=day)
 
-# %% ../nbs/04_synth.ipynb #b1ab0953
+# %% ../nbs/04_synth.ipynb #22bc1e0a
 def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel: dict,
                   search: dict, start: pd.Timestamp) -> pd.DataFrame:
     "Assemble the interactions table (views, clicks, carts, orders) in time order."
@@ -830,7 +831,7 @@ def _interactions(rng: np.random.Generator, sessions: dict, views: dict, funnel:
         VALUE_COL: value[order],
     }, copy=False)
 
-# %% ../nbs/04_synth.ipynb #37ed34ab
+# %% ../nbs/04_synth.ipynb #81255a87
 def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
     "True relevance of every item of a query's category (other pairs have relevance 0)."
     category = items["category"]
@@ -848,14 +849,14 @@ def _all_relevance(queries: pd.DataFrame, items: dict) -> pd.DataFrame:
         "relevance": relevance.astype(np.int64),
     })
 
-# %% ../nbs/04_synth.ipynb #7ed31eba
+# %% ../nbs/04_synth.ipynb #3a4c5f38
 def _advance(bar, stage: str):
     "Move a progress bar (or nothing) to the next generation stage."
     if bar is not None:
         bar.set_postfix_str(stage)
         bar.update()
 
-# %% ../nbs/04_synth.ipynb #882432d5
+# %% ../nbs/04_synth.ipynb #670499d3
 def make_world(
     n_users: int = 2000,               # customers
     n_items: int = 300,                # products over the whole period (some launch later)
