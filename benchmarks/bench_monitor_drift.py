@@ -1,4 +1,4 @@
-"""Data drift on 1M rows x 20 columns: time and peak memory, with sampling vs every test on full data.
+"""Data drift on 1M rows x 20 columns: time and peak memory, sampling vs every test on all rows.
 
 Two tables of 1,000,000 rows each (14 numeric columns of different shapes, 6 categorical with 5 to
 200 levels); in the current table 4 numeric and 2 categorical columns drifted by a meaningful

@@ -5,7 +5,7 @@ __all__ = ['SRM_ALPHA', 'ABResult', 'two_proportion_ztest', 'welch_ttest', 'boot
            'sample_size_proportions', 'power_proportions', 'mde_proportions', 'cuped_adjust', 'cuped_ttest',
            'msprt_pvalues', 'simulate_peeking', 'analyze_experiment', 'simulate_experiment']
 
-# %% ../nbs/51_abtest.ipynb #6ffbe55e
+# %% ../nbs/51_abtest.ipynb #2af7e00b
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -14,7 +14,7 @@ from scipy import stats
 
 from .core import DataError, seed_everything
 
-# %% ../nbs/51_abtest.ipynb #907e9be4
+# %% ../nbs/51_abtest.ipynb #d4379e28
 @dataclass
 class ABResult:
     "Outcome of one A/B comparison (B minus A)."
@@ -38,7 +38,7 @@ class ABResult:
         "Plain dict (for JSON and MLflow)."
         return {**asdict(self), "significant": self.significant}
 
-# %% ../nbs/51_abtest.ipynb #dee2d16c
+# %% ../nbs/51_abtest.ipynb #5a2ba8cb
 _ALTERNATIVES = ("two-sided", "larger", "smaller")
 
 def _check_alternative(alternative: str):
@@ -61,7 +61,7 @@ def _as_values(values, name: str) -> np.ndarray:
         raise DataError(f"{name} contains NaN or infinite values; drop or impute them first.")
     return arr
 
-# %% ../nbs/51_abtest.ipynb #3ecd37ea
+# %% ../nbs/51_abtest.ipynb #da176305
 def two_proportion_ztest(
     successes_a: int,  # conversions in A
     n_a: int,          # units (users, sessions) in A
@@ -85,7 +85,7 @@ def two_proportion_ztest(
     return ABResult("two_proportion_ztest", p_b - p_a, p_b - p_a - half, p_b - p_a + half,
                     float(z), _p_from_z(z, alternative), lift, int(n_a), int(n_b), alpha)
 
-# %% ../nbs/51_abtest.ipynb #56d460eb
+# %% ../nbs/51_abtest.ipynb #0f88aba8
 def welch_ttest(
     a,  # metric values of A (one per unit)
     b,  # metric values of B
@@ -111,7 +111,7 @@ def welch_ttest(
     return ABResult("welch_ttest", float(diff), float(diff - half), float(diff + half), float(t),
                     float(p), float(lift), a.size, b.size, alpha)
 
-# %% ../nbs/51_abtest.ipynb #1647b4fc
+# %% ../nbs/51_abtest.ipynb #68ca9a06
 def bootstrap_ci(
     a,  # metric values of A
     b,  # metric values of B
@@ -137,7 +137,7 @@ def bootstrap_ci(
     low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
     return float(estimate), float(low), float(high)
 
-# %% ../nbs/51_abtest.ipynb #5f014c54
+# %% ../nbs/51_abtest.ipynb #a78e0a85
 SRM_ALPHA = 0.001  # p-value below which a sample ratio mismatch is declared
 
 def srm_check(
@@ -149,7 +149,9 @@ def srm_check(
     counts = np.asarray(counts, dtype=float)
     if counts.size < 2 or (counts < 0).any():
         raise DataError("counts needs at least two non-negative variant counts.")
-    ratios = np.ones_like(counts) if expected_ratios is None else np.asarray(expected_ratios, float)
+    ratios = np.ones_like(counts)
+    if expected_ratios is not None:
+        ratios = np.asarray(expected_ratios, float)
     if ratios.shape != counts.shape or (ratios <= 0).any():
         raise DataError("expected_ratios must be positive, one per variant in counts.")
     expected = counts.sum() * ratios / ratios.sum()
@@ -159,7 +161,7 @@ def srm_check(
             "observed_share": (counts / counts.sum()).tolist(),
             "expected_share": (ratios / ratios.sum()).tolist()}
 
-# %% ../nbs/51_abtest.ipynb #b427bc5a
+# %% ../nbs/51_abtest.ipynb #c61df123
 def sample_size_means(
     mde: float,   # absolute difference of means to detect
     sd: float,    # standard deviation of the metric per unit
@@ -198,7 +200,9 @@ def power_proportions(p_a: float, mde: float, n_a: int, alpha: float = 0.05,
     null_se = np.sqrt(p_bar * (1 - p_bar) * (1 / n_a + 1 / (ratio * n_a)))
     alt_se = np.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / (ratio * n_a))
     crit = stats.norm.ppf(1 - alpha / 2) * null_se
-    return float(stats.norm.sf((crit - abs(mde)) / alt_se) + stats.norm.cdf((-crit - abs(mde)) / alt_se))
+    upper = stats.norm.sf((crit - abs(mde)) / alt_se)
+    lower = stats.norm.cdf((-crit - abs(mde)) / alt_se)
+    return float(upper + lower)
 
 def mde_proportions(p_a: float, n_a: int, alpha: float = 0.05, power: float = 0.8,
                     ratio: float = 1.0) -> float:
@@ -207,7 +211,7 @@ def mde_proportions(p_a: float, n_a: int, alpha: float = 0.05, power: float = 0.
     return float(brentq(lambda d: power_proportions(p_a, d, n_a, alpha, ratio) - power,
                         1e-9, 1 - p_a - 1e-9))
 
-# %% ../nbs/51_abtest.ipynb #4b0403fe
+# %% ../nbs/51_abtest.ipynb #11672499
 def cuped_adjust(
     y,  # metric in the experiment period, one value per unit
     x,  # the same metric (or a correlated one) in the pre-period, same units
@@ -215,7 +219,8 @@ def cuped_adjust(
     "CUPED-adjusted metric values and the coefficient theta."
     y, x = _as_values(y, "y"), _as_values(x, "x")
     if y.shape != x.shape:
-        raise DataError(f"y has {y.size} values and x {x.size}; give one pre-period value per unit.")
+        raise DataError(f"y has {y.size} values and x {x.size}; "
+                        "give one pre-period value per unit.")
     var_x = x.var(ddof=1)
     theta = float(np.cov(x, y, ddof=1)[0, 1] / var_x) if var_x > 0 else 0.0
     return y - theta * (x - x.mean()), theta
@@ -235,13 +240,13 @@ def cuped_ttest(
     result.lift = result.effect / y_a.mean() if y_a.mean() != 0 else float("nan")
     return result
 
-# %% ../nbs/51_abtest.ipynb #93688833
+# %% ../nbs/51_abtest.ipynb #0717f7c6
 def msprt_pvalues(
     a,  # metric values of A in arrival order
     b,  # metric values of B in arrival order
-    looks,  # number of units per variant at each look (increasing), or an int: that many equal looks
+    looks,  # units per variant at each look (increasing), or an int: that many equal looks
     tau2: float | None = None,  # mixing variance of the effect; default (0.1 * sd)**2
-    sigma2: float | None = None,  # known per-unit variance; default: pooled sample variance at each look
+    sigma2: float | None = None,  # known per-unit variance; default: pooled sample variance
 ) -> pd.DataFrame:
     "Always-valid mSPRT p-values of B - A at each look: n, effect, likelihood ratio, p_value."
     a, b = _as_values(a, "a"), _as_values(b, "b")
@@ -264,7 +269,7 @@ def msprt_pvalues(
                      "p_value": min(1.0, p_running)})
     return pd.DataFrame(rows)
 
-# %% ../nbs/51_abtest.ipynb #0f934a87
+# %% ../nbs/51_abtest.ipynb #cc613adc
 def simulate_peeking(
     n_experiments: int = 200,  # simulated A/A experiments
     n_per_variant: int = 2000,  # units per variant at the last look
@@ -287,7 +292,7 @@ def simulate_peeking(
     return {"naive_peeking_rate": naive / n_experiments, "msprt_rate": sequential / n_experiments,
             "n_experiments": n_experiments, "n_looks": n_looks, "alpha": alpha}
 
-# %% ../nbs/51_abtest.ipynb #8815bc27
+# %% ../nbs/51_abtest.ipynb #734ae158
 def analyze_experiment(
     units: pd.DataFrame,       # one row per unit (user)
     variant_col: str = "variant",   # column holding the variant label
@@ -333,7 +338,7 @@ def analyze_experiment(
                         for k in ("effect", "ci_low", "ci_high", "p_value")})
     return out
 
-# %% ../nbs/51_abtest.ipynb #7cebdbee
+# %% ../nbs/51_abtest.ipynb #092e0704
 def simulate_experiment(
     n_users: int = 10_000,        # users in the experiment
     base_rate: float = 0.05,      # conversion rate of A

@@ -3,14 +3,14 @@
 # %% auto #0
 __all__ = ['ALERT_EXIT_CODE', 'read_table', 'drift', 'register']
 
-# %% ../nbs/90_cli_monitor.ipynb #6847bc44
+# %% ../nbs/90_cli_monitor.ipynb #3ecb142a
 from pathlib import Path
 
 import typer
 
 from .core import SourceNotFoundError, UnknownFormatError
 
-# %% ../nbs/90_cli_monitor.ipynb #1f6ddcde
+# %% ../nbs/90_cli_monitor.ipynb #06f48ab7
 ALERT_EXIT_CODE = 3  # exit code of `rwb drift` when an alert at or above --fail-on fired
 
 def read_table(path: str):
@@ -51,10 +51,10 @@ def drift(
             table[ts_col] = pd.to_datetime(table[ts_col])
     cols = [c.strip() for c in columns.split(",") if c.strip()] or None
     metrics, alerts = check_drift(ref, cur, rules, ts_col=ts_col, columns=cols, max_rows=max_rows)
-    report = data_drift(ref, cur, columns=cols or [c for c in ref.columns if c in cur.columns
-                                                    and c != ts_col
-                                                    and not pd.api.types.is_datetime64_any_dtype(ref[c])],
-                        max_rows=max_rows)
+    if cols is None:
+        cols = [c for c in ref.columns if c in cur.columns and c != ts_col
+                and not pd.api.types.is_datetime64_any_dtype(ref[c])]
+    report = data_drift(ref, cur, columns=cols, max_rows=max_rows)
     shown = report.columns[["column", "method", "effect", "threshold", "drift_score", "drifted"]]
     typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"drift share {metrics['drift_share']:.2f}; alerts: {len(alerts)}")

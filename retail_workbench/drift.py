@@ -4,10 +4,10 @@
 __all__ = ['SMALL_SAMPLE', 'P_VALUE_ALPHA', 'DEFAULT_THRESHOLDS', 'DRIFT_SHARE', 'MAX_CATEGORIES', 'PSI_BINS', 'DRIFT_METHODS',
            'PERFORMANCE_METRICS', 'column_kind', 'ks_method', 'wasserstein_method', 'chisquare_method',
            'jensenshannon_method', 'psi_method', 'choose_method', 'column_drift', 'DriftReport', 'data_drift',
-           'match_weekdays', 'seasonal_reference', 'drift_timeline', 'detection_summary', 'performance_by_window',
-           'performance_drift', 'prediction_drift']
+           'match_weekdays', 'seasonal_reference', 'drift_timeline', 'detection_summary', 'calibrate_levels',
+           'flag_alerts', 'performance_by_window', 'performance_drift', 'prediction_drift']
 
-# %% ../nbs/50_drift.ipynb #85115f14
+# %% ../nbs/50_drift.ipynb #60424e53
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +17,7 @@ from scipy.spatial.distance import jensenshannon
 
 from .core import DataError, SchemaError, TS_COL
 
-# %% ../nbs/50_drift.ipynb #17062582
+# %% ../nbs/50_drift.ipynb #77d6d6d9
 SMALL_SAMPLE = 1000   # at or below this many rows (smaller window) hypothesis tests are used
 P_VALUE_ALPHA = 0.01  # family-wise significance level of the small-sample tests (per table)
 DEFAULT_THRESHOLDS = {"ks": 0.1, "wasserstein": 0.1, "chisquare": 0.1, "jensenshannon": 0.1,
@@ -27,7 +27,7 @@ MAX_CATEGORIES = 50   # categorical columns keep their most frequent categories,
 PSI_BINS = 10         # quantile bins of the reference for PSI on numeric columns
 _EPS = 1e-4
 
-# %% ../nbs/50_drift.ipynb #370ec1ea
+# %% ../nbs/50_drift.ipynb #d9997b98
 def column_kind(
     values: pd.Series,   # a column
     max_levels: int = 5,  # numeric columns with at most this many distinct values are categorical
@@ -41,7 +41,7 @@ def column_kind(
         return "categorical"
     return "numeric"
 
-# %% ../nbs/50_drift.ipynb #833667a2
+# %% ../nbs/50_drift.ipynb #0c5b246f
 def _frequencies(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Counts of each category in both windows, rare categories pooled into one."
     ref_s, cur_s = pd.Series(ref).astype(str), pd.Series(cur).astype(str)
@@ -58,14 +58,16 @@ def ks_method(ref: np.ndarray, cur: np.ndarray, kind: str = "numeric") -> tuple[
     result = stats.ks_2samp(ref, cur)
     return float(result.statistic), float(result.pvalue)
 
-def wasserstein_method(ref: np.ndarray, cur: np.ndarray, kind: str = "numeric") -> tuple[float, float]:
+def wasserstein_method(ref: np.ndarray, cur: np.ndarray,
+                       kind: str = "numeric") -> tuple[float, float]:
     "Wasserstein (earth mover's) distance in units of the reference standard deviation."
     scale = np.std(ref)
     if not scale > 0:
         scale = max(np.mean(np.abs(ref)), 1.0)
     return float(stats.wasserstein_distance(ref, cur) / scale), float("nan")
 
-def chisquare_method(ref: np.ndarray, cur: np.ndarray, kind: str = "categorical") -> tuple[float, float]:
+def chisquare_method(ref: np.ndarray, cur: np.ndarray,
+                     kind: str = "categorical") -> tuple[float, float]:
     "Chi-square test of homogeneity: (Cramér's V, p-value)."
     ref_counts, cur_counts = _frequencies(ref, cur)
     if len(ref_counts) < 2:
@@ -105,7 +107,7 @@ DRIFT_METHODS = {"ks": ks_method, "wasserstein": wasserstein_method,
                  "chisquare": chisquare_method, "jensenshannon": jensenshannon_method,
                  "psi": psi_method}
 
-# %% ../nbs/50_drift.ipynb #0843513b
+# %% ../nbs/50_drift.ipynb #e46f8bc7
 def choose_method(kind: str, n: int) -> str:
     "Default drift method for a column `kind` when the smaller window has `n` rows."
     if kind == "numeric":
@@ -151,7 +153,7 @@ def column_drift(
             "threshold": threshold, "drift_score": effect / threshold if threshold > 0 else np.inf,
             "drifted": bool(drifted), "missing_delta": missing_delta}
 
-# %% ../nbs/50_drift.ipynb #24010b7f
+# %% ../nbs/50_drift.ipynb #ba6846e2
 @dataclass
 class DriftReport:
     "Result of `data_drift`: one row per column, ranked, and the dataset verdict."
@@ -218,7 +220,7 @@ def data_drift(
             "sampled_reference": len(ref_s), "sampled_current": len(cur_s)}
     return DriftReport(table, share, share >= drift_share, drift_share, meta)
 
-# %% ../nbs/50_drift.ipynb #8b5a7da6
+# %% ../nbs/50_drift.ipynb #2b49de8d
 def match_weekdays(
     reference: pd.DataFrame,  # reference rows
     current: pd.DataFrame,    # current rows (defines the target weekday mix)
@@ -275,7 +277,7 @@ def seasonal_reference(
                         f"for policy {policy!r}; the data starts {ts.min()}.")
     return reference
 
-# %% ../nbs/50_drift.ipynb #d94b0fb9
+# %% ../nbs/50_drift.ipynb #e15de8af
 def drift_timeline(
     data: pd.DataFrame,     # all rows, with a timestamp column
     window: str = "7D",     # window length (pandas offset)
@@ -325,9 +327,9 @@ def drift_timeline(
         raise DataError(f"no {window} window with data between {start} and {end}.")
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/50_drift.ipynb #f7bb6db9
+# %% ../nbs/50_drift.ipynb #f6b58c76
 def detection_summary(
-    timeline: pd.DataFrame,  # output of `drift_timeline` (or any table with window_start/end, drifted)
+    timeline: pd.DataFrame,  # `drift_timeline` output (window_start, window_end, a flag column)
     drift_date,              # the known date the drift started
     flag_col: str = "drifted",  # boolean column that counts as an alert
 ) -> dict:
@@ -343,7 +345,27 @@ def detection_summary(
             "first_full_window": None if first is None else str(first.window_start.date()),
             "detected_first_full_window": bool(first is not None and first[flag_col])}
 
-# %% ../nbs/50_drift.ipynb #7be36a1e
+# %% ../nbs/50_drift.ipynb #488f4f3e
+def calibrate_levels(
+    timeline: pd.DataFrame,  # `drift_timeline` output over a stretch known to be normal
+    margin: float = 1.5,     # level = margin x the largest score seen
+    floor: float = 1.0,      # never below this drift score
+) -> dict:
+    "Per-column alarm levels (in drift-score units) from a calibration timeline."
+    if timeline.empty:
+        raise DataError("the calibration timeline is empty; give it some normal windows.")
+    levels = timeline.groupby("column").drift_score.max() * margin
+    return levels.clip(lower=floor).to_dict()
+
+def flag_alerts(
+    timeline: pd.DataFrame,  # `drift_timeline` output
+    levels: dict,            # column -> alarm level (from `calibrate_levels`); missing: 1.0
+) -> pd.DataFrame:
+    "The timeline with a boolean `alert` column: drift score at or above the column's level."
+    level = timeline["column"].map(levels).fillna(1.0).astype(float)
+    return timeline.assign(level=level, alert=timeline["drift_score"] >= level)
+
+# %% ../nbs/50_drift.ipynb #a2698261
 def _mae(y_true, y_pred): return float(np.mean(np.abs(y_true - y_pred)))
 def _rmse(y_true, y_pred): return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
 def _accuracy(y_true, y_pred): return float(np.mean(y_true == (y_pred >= 0.5)))
@@ -405,7 +427,7 @@ def performance_drift(
     return windows.assign(reference=ref_value, relative_worsening=change,
                           degraded=change > tolerance)
 
-# %% ../nbs/50_drift.ipynb #8a06bf96
+# %% ../nbs/50_drift.ipynb #04f81a11
 def prediction_drift(
     reference_predictions,  # model scores on the reference window
     current_predictions,    # model scores on the current window

@@ -4,7 +4,7 @@
 __all__ = ['SEVERITIES', 'DEFAULT_RULES', 'AlertRule', 'load_rules', 'Alert', 'evaluate_rules', 'check_drift', 'record_alerts',
            'read_alerts', 'fails', 'drift_report']
 
-# %% ../nbs/50a_drift_alerts.ipynb #247f5dd9
+# %% ../nbs/50a_drift_alerts.ipynb #03bb5868
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -15,7 +15,7 @@ import pandas as pd
 from .core import ConfigError, TS_COL, get_logger, get_workspace
 from .drift import data_drift
 
-# %% ../nbs/50a_drift_alerts.ipynb #f7c66112
+# %% ../nbs/50a_drift_alerts.ipynb #c093f521
 SEVERITIES = ("info", "warning", "critical")
 _OPS = {">=": lambda v, t: v >= t, ">": lambda v, t: v > t,
         "<=": lambda v, t: v <= t, "<": lambda v, t: v < t}
@@ -51,7 +51,7 @@ DEFAULT_RULES = [
     AlertRule("max_drift_score", 1.0, "warning", name="a column drifted"),
 ]
 
-# %% ../nbs/50a_drift_alerts.ipynb #492916da
+# %% ../nbs/50a_drift_alerts.ipynb #b96ba444
 def load_rules(
     source,  # path of a YAML file, YAML text, or a list of dicts
 ) -> list[AlertRule]:
@@ -78,7 +78,7 @@ def load_rules(
         rules.append(AlertRule(**raw))
     return rules
 
-# %% ../nbs/50a_drift_alerts.ipynb #82cd9c94
+# %% ../nbs/50a_drift_alerts.ipynb #05a3fee3
 @dataclass
 class Alert:
     "A rule that fired."
@@ -140,7 +140,7 @@ def check_drift(
         alerts += evaluate_rules(window_metrics, rules, window)
     return metrics, alerts
 
-# %% ../nbs/50a_drift_alerts.ipynb #5415409d
+# %% ../nbs/50a_drift_alerts.ipynb #e8215ca5
 def _worst(alerts: list[Alert]) -> str:
     found = [SEVERITIES.index(a.severity) for a in alerts]
     return SEVERITIES[max(found)] if found else "none"
@@ -194,7 +194,7 @@ def fails(
         raise ConfigError(f"fail_on={fail_on!r}; use one of {SEVERITIES}.")
     return any(SEVERITIES.index(a.severity) >= SEVERITIES.index(fail_on) for a in alerts)
 
-# %% ../nbs/50a_drift_alerts.ipynb #bc366c2c
+# %% ../nbs/50a_drift_alerts.ipynb #21a3a664
 def drift_report(
     reference: pd.DataFrame,   # reference table
     current: pd.DataFrame,     # current table
@@ -206,7 +206,7 @@ def drift_report(
     event_dates=None,          # known event dates left out of the timeline windows
     max_rows: int | None = 50_000,  # sampling of each table
 ) -> dict:
-    "Drift report, alerts, timeline (if timestamps) and flat metrics for one reference/current pair."
+    "Drift report, alerts, timeline (with timestamps) and flat metrics of two tables."
     from retail_workbench.drift import drift_timeline
     if columns is None:
         columns = [c for c in reference.columns if c in current.columns and c != ts_col

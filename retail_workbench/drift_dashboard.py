@@ -3,22 +3,22 @@
 # %% auto #0
 __all__ = ['window_alerts', 'DriftDashboard', 'drift_dashboard']
 
-# %% ../nbs/53_drift_dashboard.ipynb #30a05b33
+# %% ../nbs/53_drift_dashboard.ipynb #bc1a3501
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from .core import TS_COL
-from .drift import DEFAULT_THRESHOLDS, drift_timeline, match_weekdays, seasonal_reference
+from .drift import drift_timeline, match_weekdays, seasonal_reference
 from .drift_alerts import DEFAULT_RULES, AlertRule, evaluate_rules
 
-# %% ../nbs/53_drift_dashboard.ipynb #e6eafaa8
+# %% ../nbs/53_drift_dashboard.ipynb #9cde86fb
 def window_alerts(
     timeline: pd.DataFrame,          # output of `drift_timeline`
     rules: list[AlertRule] | None = None,  # default DEFAULT_RULES
 ) -> pd.DataFrame:
-    "Alerts raised in each window of a drift timeline: window_start, rule, metric, value, severity."
+    "Alerts raised in each window of a drift timeline as a table."
     rules = [replace(r, window=None) for r in (DEFAULT_RULES if rules is None else rules)]
     rows = []
     for start, group in timeline.groupby("window_start", sort=True):
@@ -33,7 +33,7 @@ def window_alerts(
                          "value": alert.value, "severity": alert.severity})
     return pd.DataFrame(rows, columns=["window_start", "rule", "metric", "value", "severity"])
 
-# %% ../nbs/53_drift_dashboard.ipynb #335a4cba
+# %% ../nbs/53_drift_dashboard.ipynb #091244e1
 class DriftDashboard:
     "ipywidgets + plotly dashboard over a drift timeline; display `.widget`."
 

@@ -4,14 +4,14 @@
 __all__ = ['CLICK_PROBABILITY', 'team_draft', 'balanced', 'attribute_clicks', 'preference_test', 'RankerSimulator',
            'sessions_needed', 'empirical_power']
 
-# %% ../nbs/52_interleave.ipynb #84b51f52
+# %% ../nbs/52_interleave.ipynb #da56b2cf
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .core import DataError, ITEM_COL, QUERY_COL
 
-# %% ../nbs/52_interleave.ipynb #722c29a2
+# %% ../nbs/52_interleave.ipynb #e79210b7
 def team_draft(
     ranking_a,  # item ids of ranker A, best first
     ranking_b,  # item ids of ranker B, best first
@@ -38,7 +38,7 @@ def team_draft(
                 seen.add(item)
     return items, teams
 
-# %% ../nbs/52_interleave.ipynb #a7c1264d
+# %% ../nbs/52_interleave.ipynb #d3ddccc9
 def balanced(
     ranking_a,  # item ids of ranker A, best first
     ranking_b,  # item ids of ranker B, best first
@@ -62,7 +62,7 @@ def balanced(
             seen.add(item)
     return items, ["A" if a_first else "B"] * len(items)
 
-# %% ../nbs/52_interleave.ipynb #933e3673
+# %% ../nbs/52_interleave.ipynb #73d3ab10
 def attribute_clicks(
     items: list,         # the interleaved list shown
     teams: list,         # team per item (team draft), ignored for balanced
@@ -99,7 +99,7 @@ def attribute_clicks(
         raise ValueError(f"method={method!r}; use 'team_draft' or 'balanced'.")
     return int(credit_a), int(credit_b), int(np.sign(credit_b - credit_a))
 
-# %% ../nbs/52_interleave.ipynb #e0e0cc9a
+# %% ../nbs/52_interleave.ipynb #971420fd
 def preference_test(
     preferences,  # per-session preference: +1 B, -1 A, 0 tie
     alternative: str = "two-sided",  # "two-sided", "greater" (B better) or "less"
@@ -119,13 +119,13 @@ def preference_test(
             "ties": int(prefs.size - decided), "delta": (wins_b - wins_a) / prefs.size,
             "p_value": float(p), "winner": winner}
 
-# %% ../nbs/52_interleave.ipynb #e895548c
-CLICK_PROBABILITY = np.array([0.05, 0.2, 0.5, 0.9])  # click chance of an examined item, by relevance
+# %% ../nbs/52_interleave.ipynb #35d0bd60
+CLICK_PROBABILITY = np.array([0.05, 0.2, 0.5, 0.9])  # click chance when examined, by relevance
 
 class RankerSimulator:
-    "Sessions of two noisy rankers on a world's true search relevance, shown by A/B or interleaved."
+    "Sessions of two noisy rankers on a world's true search relevance: A/B or interleaved."
 
-    def __init__(self, relevance: pd.DataFrame,  # query, item_id, relevance (world.truth.relevance)
+    def __init__(self, relevance: pd.DataFrame,  # query, item_id, relevance (truth.relevance)
                  position_bias,                 # examination probability by position
                  noise_a: float = 1.0,          # score noise of ranker A
                  noise_b: float = 0.6,          # score noise of ranker B (lower: better)
@@ -183,7 +183,7 @@ class RankerSimulator:
             prefs[s] = attribute_clicks(items, teams, clicked, method, a, b)[2]
         return prefs
 
-# %% ../nbs/52_interleave.ipynb #e3fd7acc
+# %% ../nbs/52_interleave.ipynb #6b3aef96
 def sessions_needed(
     sim: RankerSimulator,   # the simulator
     pilot: int = 4000,      # sessions per pilot run

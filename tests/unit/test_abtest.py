@@ -5,15 +5,16 @@ from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 from statsmodels.stats.power import NormalIndPower
 
-from retail_workbench.abtest import (analyze_experiment, bootstrap_ci, cuped_ttest, mde_proportions,
-                                     msprt_pvalues, power_proportions, sample_size_means,
+from retail_workbench.abtest import (analyze_experiment, bootstrap_ci, cuped_ttest,
+                                     mde_proportions, msprt_pvalues, power_proportions, sample_size_means,
                                      sample_size_proportions, simulate_experiment,
                                      simulate_peeking, srm_check, two_proportion_ztest,
                                      welch_ttest)
 from retail_workbench.core import DataError
 
 
-@pytest.mark.parametrize("counts", [(480, 10_000, 560, 10_000), (30, 700, 22, 900), (0, 50, 3, 60)])
+@pytest.mark.parametrize("counts", [(480, 10_000, 560, 10_000), (30, 700, 22, 900),
+                                    (0, 50, 3, 60)])
 @pytest.mark.parametrize("alternative", ["two-sided", "larger", "smaller"])
 def test_ztest_matches_statsmodels(counts, alternative):
     sa, na, sb, nb = counts
