@@ -64,10 +64,6 @@ def test_failing_step_stops_keeps_notebook_marks_run_failed_and_leaves_registry(
     assert metrics["promoted"] is True
 
 
-def _run_cli(*args, env):
-    return subprocess.run([RWB, *args], capture_output=True, text=True, env=env, timeout=300)
-
-
 @pytest.mark.slow
 def test_killed_pipeline_resumes_to_the_same_registry_state(tmp_path, monkeypatch):
     spec = str(FIXTURES / "kill_resume.yaml")
@@ -75,10 +71,8 @@ def test_killed_pipeline_resumes_to_the_same_registry_state(tmp_path, monkeypatc
     reference_home = tmp_path / "reference"
     reference_home.mkdir()
     (reference_home / "wait.go").touch()
-    env = {**os.environ, "RWB_HOME": str(reference_home), "RWB_PROGRESS": "0"}
-    done = _run_cli("pipeline", "run", spec, "--shared-kernel", env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
     monkeypatch.setenv("RWB_HOME", str(reference_home))
+    assert run_pipeline(spec, shared_kernel=True).status == "succeeded"
     expected = registry_state()
     assert [r["decision"] for r in expected] == ["promoted", "promoted"]
 
@@ -103,8 +97,7 @@ def test_killed_pipeline_resumes_to_the_same_registry_state(tmp_path, monkeypatc
     assert len(list_versions()) == 1
 
     (home / "wait.go").touch()
-    resumed = _run_cli("pipeline", "resume", run_id, env=env)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resume_pipeline(run_id).status == "succeeded"
     assert registry_state() == expected
     killed_child = mlflow.get_run(state["steps"]["wait"]["mlflow_run_id"])
     assert killed_child.info.status == "KILLED"
