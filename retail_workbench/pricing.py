@@ -4,7 +4,7 @@
 __all__ = ['ELASTICITY_COL', 'OPTIMISER_INPUTS', 'shrink_estimates', 'estimate_elasticities', 'ladder_prices', 'optimise_prices',
            'price_path', 'markdown_plan', 'compare_scenarios', 'pricing_inputs']
 
-# %% ../nbs/21_pricing.ipynb #9913c46e
+# %% ../nbs/21_pricing.ipynb #c8e72d9e
 import math
 from itertools import combinations_with_replacement
 
@@ -17,7 +17,7 @@ from .core import (CATEGORY_COL, DATE_COL, ITEM_COL, PRICE_COL, PROMO_COL,
 from .forecast import (EVENT_NAME_COL, FORECAST_COL, _limit_threads,
                                        complete_series, fourier_terms)
 
-# %% ../nbs/21_pricing.ipynb #d852451a
+# %% ../nbs/21_pricing.ipynb #7394df12
 ELASTICITY_COL = "elasticity"
 
 def _elasticity_design(frame: pd.DataFrame, calendar, yearly_order: int) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def _elasticity_design(frame: pd.DataFrame, calendar, yearly_order: int) -> pd.D
             X[f"event_{name}"] = (names == name).to_numpy(float)
     return X.loc[:, (X.std() > 0) | (X.columns == "intercept")]
 
-# %% ../nbs/21_pricing.ipynb #3fc7bcf7
+# %% ../nbs/21_pricing.ipynb #e687bc15
 def _fit_elasticity(frame: pd.DataFrame, calendar, yearly_order: int, alpha: float) -> dict:
     "Fit the log-log Poisson demand model of one group; estimate, standard error and diagnostics."
     import statsmodels.api as sm
@@ -75,7 +75,7 @@ def _fit_elasticity(frame: pd.DataFrame, calendar, yearly_order: int, alpha: flo
     out["ci_high"] = out[ELASTICITY_COL] + z * out["se"]
     return out
 
-# %% ../nbs/21_pricing.ipynb #13cf4974
+# %% ../nbs/21_pricing.ipynb #de4c395e
 def shrink_estimates(
     estimate: pd.Series,  # raw estimates (nan where none could be made)
     se: pd.Series,        # their standard errors
@@ -111,7 +111,7 @@ def shrink_estimates(
     return pd.DataFrame({"shrunk": shrunk, "shrunk_sd": sd, "weight": weight,
                          "prior_mean": prior_mean}, index=df.index)
 
-# %% ../nbs/21_pricing.ipynb #2908dea8
+# %% ../nbs/21_pricing.ipynb #78c8358a
 def estimate_elasticities(
     sales: pd.DataFrame,                  # canonical sales table
     calendar: pd.DataFrame | None = None,  # holidays and events (controls)
@@ -174,7 +174,7 @@ def _diagnose(row, min_price_sd, min_obs, max_ci_width) -> str:
         problems.append("no estimate")
     return "; ".join(problems)
 
-# %% ../nbs/21_pricing.ipynb #c5cbb267
+# %% ../nbs/21_pricing.ipynb #287fbd66
 def ladder_prices(
     low: float,      # lowest price allowed
     high: float,     # highest price allowed
@@ -197,7 +197,7 @@ def ladder_prices(
     points = np.round((whole[:, None] + endings[None, :]).ravel(), 2)
     return np.unique(points[(points >= low - 1e-9) & (points <= high + 1e-9) & (points > 0)])
 
-# %% ../nbs/21_pricing.ipynb #2df376ca
+# %% ../nbs/21_pricing.ipynb #509da904
 OPTIMISER_INPUTS = (ITEM_COL, PRICE_COL, "units", ELASTICITY_COL)  # + cost, min_price, max_price
 
 def _demand(units0, price0, elasticity, price):
@@ -267,7 +267,7 @@ def optimise_prices(
                      "note": note})
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_pricing.ipynb #7e42ee53
+# %% ../nbs/21_pricing.ipynb #ae5ffb23
 def price_path(
     items: pd.DataFrame,  # optimiser input (see `optimise_prices`)
     n_periods: int = 4,   # periods planned
@@ -283,7 +283,7 @@ def price_path(
                                     "units": plan["units_after"].to_numpy()})
     return pd.concat(plans, ignore_index=True)
 
-# %% ../nbs/21_pricing.ipynb #d359abf5
+# %% ../nbs/21_pricing.ipynb #85c73828
 def markdown_plan(
     stock: float,              # units to sell
     price: float,              # full price
@@ -336,7 +336,7 @@ def markdown_plan(
                      left=float(left[best]), plans_searched=len(plans))
     return out
 
-# %% ../nbs/21_pricing.ipynb #19e87180
+# %% ../nbs/21_pricing.ipynb #ac5799e7
 def compare_scenarios(
     items: pd.DataFrame,     # optimiser input (see `optimise_prices`)
     scenarios: dict,         # name -> multiplier, Series item_id -> price, or optimiser output
@@ -369,7 +369,7 @@ def compare_scenarios(
     table["revenue_vs_" + str(first)] = table["revenue"] / table.loc[first, "revenue"] - 1
     return table.reset_index()
 
-# %% ../nbs/21_pricing.ipynb #6d34c475
+# %% ../nbs/21_pricing.ipynb #7d4b1940
 def pricing_inputs(
     sales: pd.DataFrame,        # canonical sales table (for the current price)
     forecasts: pd.DataFrame,    # `DemandForecaster.predict` output over the planning horizon
