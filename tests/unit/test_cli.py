@@ -49,5 +49,5 @@ def test_unknown_command_exits_non_zero():
 def test_demo_runs_and_says_what_it_did(workspace_home):
     result = run("demo", "--quick")
     assert result.returncode == 0, result.stderr
-    assert "demo finished" in result.stdout
+    assert "demo finished" in result.stdout and "champion v1" in result.stdout
     assert (workspace_home / "runs").is_dir()
