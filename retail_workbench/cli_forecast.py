@@ -3,14 +3,14 @@
 # %% auto #0
 __all__ = ['read_table', 'forecast', 'price', 'register']
 
-# %% ../nbs/90_cli_forecast.ipynb #f265c22c
+# %% ../nbs/90_cli_forecast.ipynb #c295e404
 from pathlib import Path
 
 import typer
 
 from .core import ConfigError, SourceNotFoundError, UnknownFormatError
 
-# %% ../nbs/90_cli_forecast.ipynb #716ec0ba
+# %% ../nbs/90_cli_forecast.ipynb #499aeacf
 def read_table(
     path: str,  # parquet or CSV file
 ):
@@ -26,7 +26,7 @@ def read_table(
         return pd.read_csv(file)
     raise UnknownFormatError(f"cannot read {path!r}: use a .parquet or .csv file.")
 
-# %% ../nbs/90_cli_forecast.ipynb #2eb09331
+# %% ../nbs/90_cli_forecast.ipynb #be132a3a
 _MODELS = ("arima", "seasonal_naive", "moving_average")
 
 def _model(name: str, alpha: float, n_jobs: int | None):
@@ -39,7 +39,7 @@ def _model(name: str, alpha: float, n_jobs: int | None):
         return MovingAverage(alpha=alpha)
     raise ConfigError(f"--model {name!r} is not one of {', '.join(_MODELS)}.")
 
-# %% ../nbs/90_cli_forecast.ipynb #05983eca
+# %% ../nbs/90_cli_forecast.ipynb #e70127b0
 def forecast(
     sales: str = typer.Argument(..., help="Canonical sales table (parquet or CSV)."),
     horizon: int = typer.Option(28, help="Days to forecast."),
@@ -77,7 +77,7 @@ def forecast(
         typer.echo(f"  fallback {row.store_id}/{row.item_id}: {row.reason}")
     typer.echo(f"wrote {len(predictions)} rows to {out}")
 
-# %% ../nbs/90_cli_forecast.ipynb #a557c50d
+# %% ../nbs/90_cli_forecast.ipynb #bcf93138
 def price(
     sales: str = typer.Argument(..., help="Canonical sales table (parquet or CSV)."),
     horizon: int = typer.Option(28, help="Planning horizon in days."),
@@ -127,7 +127,7 @@ def price(
                f"flagged as untrustworthy (see the 'diagnosis' column)")
     typer.echo(f"wrote {len(plan)} prices to {out}")
 
-# %% ../nbs/90_cli_forecast.ipynb #92dbb60b
+# %% ../nbs/90_cli_forecast.ipynb #b62dcf47
 def register(app):
     "Add `forecast` and `price` to the root `rwb` app."
     app.command("forecast")(forecast)
