@@ -7,7 +7,7 @@ __all__ = ['SESSION_NUMERIC', 'SESSION_CATEGORICAL', 'TARGET_COL', 'MONTH_ORDER'
            'calibration_table', 'calibration_figure', 'expected_cost', 'choose_threshold', 'gain_table',
            'gain_lift_figure', 'propensity_to_onnx', 'OnnxPropensityScorer', 'onnx_parity']
 
-# %% ../nbs/31_propensity.ipynb #8ef2a5e3
+# %% ../nbs/31_propensity.ipynb #40afbaca
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 
 from .core import DataError, ConfigError, SchemaError, SourceNotFoundError
 
-# %% ../nbs/31_propensity.ipynb #c75954b6
+# %% ../nbs/31_propensity.ipynb #1ecac60f
 SESSION_NUMERIC = (
     "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
     "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
@@ -27,7 +27,7 @@ SESSION_CATEGORICAL = (
 TARGET_COL = "Revenue"
 MONTH_ORDER = ("Jan", "Feb", "Mar", "Apr", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-# %% ../nbs/31_propensity.ipynb #ec73a857
+# %% ../nbs/31_propensity.ipynb #4f2d62ce
 def find_data_file(
     path: str | Path,  # absolute, or relative to the working directory, a parent of it, or the project
 ) -> Path:
@@ -46,7 +46,7 @@ def find_data_file(
     raise SourceNotFoundError(f"data file {str(path)!r} not found in {Path.cwd()}, its parents "
                               f"or the project root.")
 
-# %% ../nbs/31_propensity.ipynb #033cf024
+# %% ../nbs/31_propensity.ipynb #fa941486
 SESSIONS_SAMPLE = "tests/fixtures/online_shoppers/online_shoppers_sample.parquet"
 
 def load_sessions(
@@ -64,7 +64,7 @@ def load_sessions(
     sessions[target_col] = sessions[target_col].astype(str).str.lower().isin(["true", "1"])
     return sessions
 
-# %% ../nbs/31_propensity.ipynb #52180af8
+# %% ../nbs/31_propensity.ipynb #d11eddee
 def session_frame(
     sessions: pd.DataFrame,                      # one row per session
     numeric: tuple = SESSION_NUMERIC,            # numeric feature columns
@@ -87,7 +87,7 @@ def session_frame(
         features[col] = sessions[col].astype(str).astype(object)
     return features
 
-# %% ../nbs/31_propensity.ipynb #79902871
+# %% ../nbs/31_propensity.ipynb #94aece91
 def split_by_month(
     sessions: pd.DataFrame,                 # raw sessions with a month column
     test_months: tuple = ("Nov", "Dec"),    # months held out for testing
@@ -113,7 +113,7 @@ def split_random(
     return train_test_split(sessions, test_size=test_size, random_state=random_state,
                             stratify=sessions[target_col])
 
-# %% ../nbs/31_propensity.ipynb #52807f19
+# %% ../nbs/31_propensity.ipynb #b70ad9e3
 PROPENSITY_MODELS = ("gbm", "logistic")
 
 def make_propensity_pipeline(
@@ -152,7 +152,7 @@ def make_propensity_pipeline(
                                     ("categorical", encoder, list(categorical))])
     return Pipeline([("preprocess", preprocess), ("classifier", classifier)])
 
-# %% ../nbs/31_propensity.ipynb #e62a93cf
+# %% ../nbs/31_propensity.ipynb #8fed78ee
 def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
     "Area under the ROC curve of buyer probabilities `proba`."
     from sklearn.metrics import roc_auc_score
@@ -190,7 +190,7 @@ def evaluate_propensity(
         raise DataError(f"y_true has {y_true.shape} values but proba {proba.shape}.")
     return {name: PROPENSITY_METRICS[name](y_true, proba) for name in names}
 
-# %% ../nbs/31_propensity.ipynb #60df9aa3
+# %% ../nbs/31_propensity.ipynb #389df835
 def fit_and_score(
     pipeline,                           # an unfitted pipeline from make_propensity_pipeline
     train: pd.DataFrame,                # raw training sessions (with the target column)
@@ -204,7 +204,7 @@ def fit_and_score(
     proba = pipeline.predict_proba(session_frame(test))[:, 1]
     return pipeline, proba, evaluate_propensity(test[target_col].to_numpy(), proba)
 
-# %% ../nbs/31_propensity.ipynb #5afaf957
+# %% ../nbs/31_propensity.ipynb #3f3be7af
 def calibration_table(
     y_true: np.ndarray,   # observed outcome
     proba: np.ndarray,    # predicted probability
@@ -232,7 +232,7 @@ def calibration_figure(
                       yaxis_title="observed buying rate", width=600, height=450)
     return fig
 
-# %% ../nbs/31_propensity.ipynb #b3786215
+# %% ../nbs/31_propensity.ipynb #7ddee632
 def expected_cost(
     y_true: np.ndarray,                  # observed outcome
     proba: np.ndarray,                   # predicted probability
@@ -269,7 +269,7 @@ def choose_threshold(
             "cost_act_on_all": expected_cost(y_true, proba, 0.0, cost_missed_buyer,
                                              cost_targeted_looker)}
 
-# %% ../nbs/31_propensity.ipynb #1878acc6
+# %% ../nbs/31_propensity.ipynb #3e630dc0
 def gain_table(
     y_true: np.ndarray,   # observed outcome
     proba: np.ndarray,    # predicted probability
@@ -303,7 +303,7 @@ def gain_lift_figure(
     fig.update_layout(width=900, height=400)
     return fig
 
-# %% ../nbs/31_propensity.ipynb #4c6d5206
+# %% ../nbs/31_propensity.ipynb #e14ab35e
 def _floor_float32(values: np.ndarray) -> np.ndarray:
     "The largest float32 number <= each value, returned as float64."
     rounded = values.astype(np.float32)
