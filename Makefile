@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.rwb-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lab bench sync export clean-venv
+.PHONY: install browser demo test lab bench sync export clean-venv
 
 install: $(STAMP)
 
@@ -22,10 +22,19 @@ $(STAMP): settings.ini setup.py pyproject.toml requirements.lock tools/install_l
 	@touch $(STAMP)
 	@echo "retail_workbench installed in $(VENV) (kernel: retail-workbench)"
 
+# Debian's Chromium for the browser tests (JupyterLab dashboards under Playwright). Installed with
+# apt when running as root; otherwise those tests skip and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "chromium could not be installed: browser tests will skip"; \
+	fi
+
 demo: install
 	$(BIN)/rwb demo
 
-test: install
+test: install browser
 	$(BIN)/python tools/check_sync.py
 	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
 
