@@ -6,7 +6,7 @@
 __all__ = ['ID_COLUMNS', 'PROFILE_COLUMNS', 'column_kind', 'profile', 'time_columns', 'time_coverage', 'plot_profile',
            'distribution_data', 'plot_distribution', 'plot_time_coverage', 'EdaDashboard', 'eda_dashboard']
 
-# %% ../nbs/07_eda.ipynb #82cc4123
+# %% ../nbs/07_eda.ipynb #17aa5f1c
 import numpy as np
 import pandas as pd
 
@@ -15,7 +15,7 @@ from retail_workbench.core import (
     SchemaError,
 )
 
-# %% ../nbs/07_eda.ipynb #3059c647
+# %% ../nbs/07_eda.ipynb #5d979232
 ID_COLUMNS = (USER_COL, ITEM_COL, SESSION_COL, STORE_COL)
 
 def _looks_like_id(name: str) -> bool:
@@ -37,7 +37,7 @@ def column_kind(
         return "numeric"
     return "text"
 
-# %% ../nbs/07_eda.ipynb #00b4025c
+# %% ../nbs/07_eda.ipynb #b6cdb0c1
 PROFILE_COLUMNS = ["column", "dtype", "kind", "rows", "missing", "missing_share", "distinct",
                    "distinct_share", "min", "max", "mean", "std", "p01", "p50", "p99",
                    "outliers", "outlier_share", "zeros", "top", "top_share"]
@@ -61,7 +61,7 @@ def _numeric_stats(values: pd.Series, sample: int | None, seed: int) -> dict:
                 p01=p01, p50=p50, p99=p99, outliers=int(round(outside.sum() * scale)),
                 outlier_share=float(outside.mean()), zeros=int((numbers == 0).sum()))
 
-# %% ../nbs/07_eda.ipynb #db610623
+# %% ../nbs/07_eda.ipynb #df1111a6
 def profile(
     df: pd.DataFrame,            # any table
     sample: int | None = 1_000_000,  # rows used for quantiles and outliers (None: all)
@@ -92,7 +92,7 @@ def profile(
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS).astype(
         {"min": object, "max": object, "top": object})
 
-# %% ../nbs/07_eda.ipynb #ca154937
+# %% ../nbs/07_eda.ipynb #5e26acb6
 def time_columns(df: pd.DataFrame) -> list[str]:
     "Datetime columns of `df`, the canonical event time (`ts`, `date`) first."
     found = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
@@ -115,7 +115,7 @@ def time_coverage(
     counts = df.set_index(ts_col).resample(freq).size()
     return counts.rename("rows").rename_axis("period").reset_index()
 
-# %% ../nbs/07_eda.ipynb #16ef3d8c
+# %% ../nbs/07_eda.ipynb #8ad8b2e7
 def plot_profile(
     prof: pd.DataFrame,  # output of `profile`
     title: str = "",     # figure title
@@ -134,7 +134,7 @@ def plot_profile(
     fig.update_yaxes(autorange="reversed")
     return fig
 
-# %% ../nbs/07_eda.ipynb #20919eda
+# %% ../nbs/07_eda.ipynb #3e40a821
 def distribution_data(
     series: pd.Series,  # a column
     bins: int = 40,     # histogram bins of numeric columns
@@ -169,7 +169,7 @@ def plot_distribution(
                       height=320, margin=dict(t=50, b=40), bargap=0.05)
     return fig
 
-# %% ../nbs/07_eda.ipynb #544e7938
+# %% ../nbs/07_eda.ipynb #4025bcea
 def plot_time_coverage(
     df: pd.DataFrame,          # any table with a datetime column
     ts_col: str | None = None, # that column; default the first datetime column
@@ -187,7 +187,7 @@ def plot_time_coverage(
                       margin=dict(t=50, b=40))
     return fig
 
-# %% ../nbs/07_eda.ipynb #baef8f56
+# %% ../nbs/07_eda.ipynb #54d8011e
 import ipywidgets as widgets
 
 class EdaDashboard(widgets.VBox):
@@ -209,6 +209,22 @@ class EdaDashboard(widgets.VBox):
         self._build()
         self.add_class("rwb-eda")
         self._on_table()
+        self._rebuild_figures()
+
+    def _rebuild_figures(self):
+        "Recreate the charts from their current state, so they render with it when first shown."
+        import plotly.graph_objects as go
+        old = (self.distribution, self.coverage)
+        self.distribution = go.FigureWidget(self.distribution.to_dict())
+        self.distribution.add_class("rwb-eda-distribution")
+        self.coverage = go.FigureWidget(self.coverage.to_dict())
+        self.coverage.add_class("rwb-eda-coverage")
+        self.coverage.layout.on_change(self._on_zoom, "xaxis.range")
+        children = list(self.children)
+        children[3], children[4] = self.distribution, self.coverage
+        self.children = children
+        for figure in old:
+            figure.close()
 
     def _control(self, widget, css: str):
         widget.add_class(css)
@@ -341,7 +357,7 @@ class EdaDashboard(widgets.VBox):
                               f"{len(self.table):,} rows; column <b>{column}</b>")
         self.updates += 1
 
-# %% ../nbs/07_eda.ipynb #de2283c0
+# %% ../nbs/07_eda.ipynb #dd44fc2c
 def eda_dashboard(
     tables: dict,                       # name -> DataFrame, e.g. `world.tables`
     segments: pd.Series | None = None,  # user_id -> segment name, enables the segment filter

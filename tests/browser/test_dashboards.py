@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.request
 import uuid
-import warnings
 from pathlib import Path
 
 import nbformat
@@ -196,10 +195,7 @@ def test_eda_dashboard_renders_and_updates(lab, browser_context):
     _screenshot(page, lab, "eda_dashboard_before.png")
     picker = page.locator(".jp-OutputArea .rwb-eda-column select").first
     first = picker.evaluate("(s) => s.options[s.selectedIndex].text")
-    if not _has_title(page, f"interactions.{first}"):
-        # FigureWidgets changed before they are displayed render empty when those changes
-        # reach the browser before the widget models exist (a race); later changes do render
-        warnings.warn("the EDA charts were empty before the first interaction")
+    assert _has_title(page, f"interactions.{first}"), "the EDA charts rendered empty"
     other = next(o for o in picker.locator("option").all_inner_texts() if o != first)
     picker.select_option(other)
     try:
