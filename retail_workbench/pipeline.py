@@ -6,7 +6,7 @@
 __all__ = ['project_templates', 'PipelineError', 'Step', 'PipelineSpec', 'load_pipeline', 'load_state', 'PipelineResult',
            'run_pipeline', 'resume_pipeline', 'ingest_step', 'validate_step', 'train_register_step', 'export_step']
 
-# %% ../nbs/43_pipeline.ipynb #40c2acfe
+# %% ../nbs/43_pipeline.ipynb #21348f06
 import json
 import os
 import secrets
@@ -22,7 +22,7 @@ from .core import (ConfigError, WorkbenchError, get_logger, get_settings,
                                    get_workspace, progress)
 from .tracking import DEFAULT_EXPERIMENT, get_experiment_id
 
-# %% ../nbs/43_pipeline.ipynb #69a366b8
+# %% ../nbs/43_pipeline.ipynb #ddcf7bd9
 def project_templates() -> Path:
     "The project's `templates/` folder (beside the package)."
     import retail_workbench
@@ -92,7 +92,7 @@ def load_pipeline(
     return PipelineSpec(raw.get("name", "pipeline"), parsed, raw.get("kernel", "retail-workbench"),
                         raw.get("experiment", DEFAULT_EXPERIMENT), source)
 
-# %% ../nbs/43_pipeline.ipynb #75f70ce1
+# %% ../nbs/43_pipeline.ipynb #4281d184
 def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -139,7 +139,7 @@ def load_state(
                           hint="List runs with `ls workspace/runs`; the id is the folder name.")
     return json.loads(path.read_text())
 
-# %% ../nbs/43_pipeline.ipynb #c879ef8a
+# %% ../nbs/43_pipeline.ipynb #d9d7386a
 def _collect_metrics(run_dir: Path, step: str, started: float) -> dict:
     target = run_dir / f"{step}.metrics.json"
     if not (target.exists() and target.stat().st_mtime >= started):
@@ -205,9 +205,12 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
     params = [Param(k, v) for k, v in _flat_params(parameters).items()]
     client.log_batch(child.info.run_id, params=params)
     started = time.time()
-    previous_env = {k: os.environ.get(k) for k in ("RWB_PIPELINE_RUN_ID", "RWB_PARENT_RUN_ID")}
+    previous_env = {k: os.environ.get(k)
+                    for k in ("RWB_PIPELINE_RUN_ID", "RWB_PARENT_RUN_ID", "RWB_HOME")}
     os.environ["RWB_PIPELINE_RUN_ID"] = state["run_id"]
     os.environ["RWB_PARENT_RUN_ID"] = child.info.run_id
+    # steps run with the run folder as working directory: pin the workspace by absolute path
+    os.environ["RWB_HOME"] = context["workspace"]
     error = None
     try:
         if kernel is not None:
@@ -246,7 +249,7 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
     _save_state(run_dir, state)
     return record
 
-# %% ../nbs/43_pipeline.ipynb #85bd309b
+# %% ../nbs/43_pipeline.ipynb #8c4bfcc1
 @dataclass
 class PipelineResult:
     "What a pipeline run did."
@@ -351,7 +354,7 @@ def resume_pipeline(
     client.set_tag(state["mlflow_run_id"], "resumed", "true")
     return _execute(state, parsed, raise_on_failure)
 
-# %% ../nbs/43_pipeline.ipynb #8c5ea96b
+# %% ../nbs/43_pipeline.ipynb #9fd62714
 def ingest_step(
     quick: bool = False,  # small synthetic world
     seed: int = 0,        # world seed
@@ -385,7 +388,7 @@ def validate_step(
         report[f"{table}_clean"] = result.rows_clean
     return report
 
-# %% ../nbs/43_pipeline.ipynb #1fd348b9
+# %% ../nbs/43_pipeline.ipynb #2e450f2e
 def train_register_step(
     family: str,                 # model family ('recommender', 'forecaster')
     params: dict | None = None,  # hyperparameters over the defaults (and tuned ones)
@@ -431,7 +434,7 @@ def train_register_step(
             "challenger_score": decision.challenger_score, "eval_snapshot": evaluation.id,
             "mlflow_run_id": run.run_id}
 
-# %% ../nbs/43_pipeline.ipynb #1b86e607
+# %% ../nbs/43_pipeline.ipynb #196002d4
 def export_step(
     families=("recommender", "forecaster"),  # registered models to export
     repository: str | Path = "",             # Triton repository (default: workspace/artifacts/triton)

@@ -46,8 +46,13 @@ def test_unknown_command_exits_non_zero():
     assert "No such command" in result.stderr
 
 
-def test_demo_runs_and_says_what_it_did(workspace_home):
-    result = run("demo", "--quick")
+def test_demo_runs_and_says_what_it_did(tmp_path, monkeypatch):
+    # as `make demo` runs it: no RWB_HOME, so the workspace is ./workspace of the current folder,
+    # and every pipeline step (run from its own run folder) must use that same workspace
+    monkeypatch.delenv("RWB_HOME")
+    result = subprocess.run([RWB, "demo", "--quick"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "demo finished" in result.stdout and "champion v1" in result.stdout
-    assert (workspace_home / "runs").is_dir()
+    workspace = tmp_path / "workspace"
+    assert (workspace / "runs").is_dir() and (workspace / "data" / "store").is_dir()
+    assert not list((workspace / "runs").glob("*/workspace")), "a step used its own workspace"
