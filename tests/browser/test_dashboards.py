@@ -127,9 +127,21 @@ def _open_and_run(page, lab, notebook: str):
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=30_000)
     page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=30_000)
     page.wait_for_timeout(3000)   # let the kernel session connect before running
-    _dismiss_kernel_picker(page)
-    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    # "Run All Cells" can be lost while the kernel session is still connecting (the status bar
+    # may already read Idle for another open notebook): retry until the first cell has started
+    prompt = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt").first
+    for _ in range(6):
+        _dismiss_kernel_picker(page)
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        try:
+            page.wait_for_function("(e) => /\\[(\\*|\\d+)\\]/.test(e.textContent)",
+                                   arg=prompt.element_handle(), timeout=10_000)
+            return
+        except Exception:
+            continue
+    _screenshot(page, lab, f"{notebook}_not_started.png")
+    pytest.fail(f"{notebook}: Run All Cells did not start the kernel")
 
 
 def _wait_for_plot(page, lab, name, timeout_s=60):
