@@ -6,9 +6,10 @@
 __all__ = ['DEFAULT_EXPERIMENT', 'MAX_DIGEST', 'tracking_uri', 'configure_mlflow', 'get_experiment_id', 'snapshot_dataset',
            'TrainingRun', 'training_run']
 
-# %% ../nbs/40_tracking.ipynb #f2c0748d
+# %% ../nbs/40_tracking.ipynb #539d251b
 import logging
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from .core import ConfigError, WorkbenchError, get_logger, get_settings, get_workspace
 
-# %% ../nbs/40_tracking.ipynb #2d199fbb
+# %% ../nbs/40_tracking.ipynb #ba157a7e
 DEFAULT_EXPERIMENT = "retail_workbench"
 
 def tracking_uri() -> str:
@@ -31,7 +32,7 @@ def _sqlite_path(uri: str) -> Path | None:
 def _is_local(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
-# %% ../nbs/40_tracking.ipynb #bf228624
+# %% ../nbs/40_tracking.ipynb #27090ed7
 def _seed_sqlite(db: Path):
     "Copy a pristine, already migrated tracking database for this MLflow version into `db`."
     from importlib.metadata import version
@@ -72,7 +73,7 @@ def configure_mlflow() -> str:
             os.environ[key] = value
     return uri
 
-# %% ../nbs/40_tracking.ipynb #5da3e4b5
+# %% ../nbs/40_tracking.ipynb #7ba3e794
 def get_experiment_id(
     name: str = DEFAULT_EXPERIMENT,  # experiment name
 ) -> str:
@@ -88,7 +89,7 @@ def get_experiment_id(
         location = get_workspace().path("artifacts", "mlflow", name).as_uri()
     return client.create_experiment(name, artifact_location=location)
 
-# %% ../nbs/40_tracking.ipynb #e13a775f
+# %% ../nbs/40_tracking.ipynb #d1202fe0
 MAX_DIGEST = 36
 
 def _snapshot_fields(snapshot) -> dict:
@@ -113,7 +114,7 @@ def snapshot_dataset(snapshot):
         source = resolve_dataset_source(location)
     return MetaDataset(source, name=str(fields["table"]), digest=str(fields["id"])[:MAX_DIGEST])
 
-# %% ../nbs/40_tracking.ipynb #3a13b360
+# %% ../nbs/40_tracking.ipynb #70017dd9
 def _flat_params(params: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in (params or {}).items():
@@ -124,10 +125,14 @@ def _flat_params(params: dict, prefix: str = "") -> dict:
             flat[name] = str(value)[:6000]
     return flat
 
+def _metric_name(name: str) -> str:
+    "`name` with the characters MLflow refuses in metric names replaced by `_`."
+    return re.sub(r"[^\w\-. :/]", "_", name)
+
 def _numeric_metrics(metrics: dict, prefix: str = "") -> dict:
     found = {}
     for key, value in (metrics or {}).items():
-        name = f"{prefix}{key}"
+        name = _metric_name(f"{prefix}{key}")
         if isinstance(value, dict):
             found.update(_numeric_metrics(value, f"{name}."))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -137,7 +142,7 @@ def _numeric_metrics(metrics: dict, prefix: str = "") -> dict:
             found[name] = float(value.item())
     return found
 
-# %% ../nbs/40_tracking.ipynb #3118e297
+# %% ../nbs/40_tracking.ipynb #d1492d12
 class _PickledModel:
     "python_function wrapper that calls a pickled estimator's `predict`."
     def __init__(self):
@@ -166,7 +171,7 @@ def _pyfunc_class():
     import mlflow.pyfunc
     return type("PickledModel", (_PickledModel, mlflow.pyfunc.PythonModel), {})
 
-# %% ../nbs/40_tracking.ipynb #99cedce1
+# %% ../nbs/40_tracking.ipynb #83671e2a
 class TrainingRun:
     "One MLflow training run: parameters, snapshots, catalogue version, metrics, notebook, plots, model."
     def __init__(
