@@ -39,7 +39,7 @@ test: install browser
 	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
 
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=. nbs templates
+	$(BIN)/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root) nbs templates
 
 bench: install
 	$(BIN)/python benchmarks/run.py
