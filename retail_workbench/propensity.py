@@ -319,15 +319,17 @@ def _snap_tree_thresholds(pipeline) -> int:
     classifier = pipeline.steps[-1][1]
     boosters = [c.estimator for c in getattr(classifier, "calibrated_classifiers_", [])]
     boosters = boosters or [classifier]
+    return sum(_snap_booster_thresholds(booster) for booster in boosters
+               if isinstance(booster, GradientBoostingClassifier))
+
+def _snap_booster_thresholds(booster) -> int:
+    "Round the split thresholds of a fitted gradient-boosting model down to float32 (in place)."
     changed = 0
-    for booster in boosters:
-        if not isinstance(booster, GradientBoostingClassifier):
-            continue
-        for tree in booster.estimators_.ravel():
-            thresholds = tree.tree_.threshold
-            snapped = _floor_float32(thresholds)
-            changed += int(np.sum(snapped != thresholds))
-            thresholds[:] = snapped
+    for tree in booster.estimators_.ravel():
+        thresholds = tree.tree_.threshold
+        snapped = _floor_float32(thresholds)
+        changed += int(np.sum(snapped != thresholds))
+        thresholds[:] = snapped
     return changed
 
 def propensity_to_onnx(

@@ -325,11 +325,10 @@ def ranker_to_onnx(
 ):
     "The ranker's scoring trees as an ONNX model (input 'features': float32 [n, n_features])."
     from skl2onnx import to_onnx
-    from retail_workbench.propensity import _floor_float32
+    from retail_workbench.propensity import _snap_booster_thresholds
     if not hasattr(ranker, "model_"):
         raise NotFittedError("SearchRanker is not fitted.")
-    for tree in ranker.model_.estimators_.ravel():
-        tree.tree_.threshold[:] = _floor_float32(tree.tree_.threshold)
+    _snap_booster_thresholds(ranker.model_)
     sample = np.zeros((1, len(SEARCH_FEATURES)), dtype=np.float32)
     onnx_model = to_onnx(ranker.model_, sample, initial_types=None)
     if path is not None:
