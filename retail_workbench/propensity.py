@@ -341,6 +341,10 @@ def propensity_to_onnx(
     from skl2onnx import to_onnx
     _snap_tree_thresholds(pipeline)
     onnx_model = to_onnx(pipeline, X_sample.iloc[:5], options={"zipmap": False})
+    return _save_onnx(onnx_model, path)
+
+def _save_onnx(onnx_model, path: str | Path | None):
+    "Write `onnx_model` to `path` (creating its folder) when a path is given; return the model."
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(onnx_model.SerializeToString())

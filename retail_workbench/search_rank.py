@@ -325,16 +325,13 @@ def ranker_to_onnx(
 ):
     "The ranker's scoring trees as an ONNX model (input 'features': float32 [n, n_features])."
     from skl2onnx import to_onnx
-    from retail_workbench.propensity import _snap_booster_thresholds
+    from retail_workbench.propensity import _save_onnx, _snap_booster_thresholds
     if not hasattr(ranker, "model_"):
         raise NotFittedError("SearchRanker is not fitted.")
     _snap_booster_thresholds(ranker.model_)
     sample = np.zeros((1, len(SEARCH_FEATURES)), dtype=np.float32)
     onnx_model = to_onnx(ranker.model_, sample, initial_types=None)
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_bytes(onnx_model.SerializeToString())
-    return onnx_model
+    return _save_onnx(onnx_model, path)
 
 class OnnxSearchScorer:
     "Scores of a search ranker exported to ONNX, computed by onnxruntime."
