@@ -22,8 +22,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakMemory, record, timed  # noqa: E402
 
-from retail_workbench.recommend_onnx import build_scorer_graph  # noqa: E402
-from retail_workbench.serving import OnnxRecommender, annotate_recommender, score_batch  # noqa: E402
+from retail_workbench.recsys.onnx_graph import build_scorer_graph  # noqa: E402
+from retail_workbench.ops.serving import OnnxRecommender, annotate_recommender, score_batch  # noqa: E402
 
 N_ITEMS, N_USERS, DIM = 50_000, 20_000, 32
 
@@ -41,7 +41,7 @@ def build_model(folder: Path) -> Path:
 
 SERVER = """
 import sys, time
-from retail_workbench.serving import RecommendService
+from retail_workbench.ops.serving import RecommendService
 service = RecommendService([sys.argv[1]], port=int(sys.argv[2]), poll_seconds=0).start()
 print("ready", flush=True)
 time.sleep(3600)

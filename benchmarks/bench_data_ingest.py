@@ -19,10 +19,10 @@ from _common import PeakMemory, record, timed
 
 os.environ.setdefault("RWB_PROGRESS", "0")
 
-from retail_workbench.ingest import check_source_tables, ingest  # noqa: E402
-from retail_workbench.loaders import load  # noqa: E402
-from retail_workbench.store import SnapshotStore  # noqa: E402
-from retail_workbench.verify import verify  # noqa: E402
+from retail_workbench.data.ingest import check_source_tables, ingest  # noqa: E402
+from retail_workbench.data.loaders import load  # noqa: E402
+from retail_workbench.data.store import SnapshotStore  # noqa: E402
+from retail_workbench.data.verify import verify  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = Path(os.environ.get("RWB_BENCH_ONLINE_RETAIL",

@@ -25,10 +25,10 @@ from threadpoolctl import threadpool_limits
 os.environ.setdefault("RWB_PROGRESS", "0")
 
 from retail_workbench.core import DATE_COL, ITEM_COL, STORE_COL, UNITS_COL  # noqa: E402
-from retail_workbench.forecast import (FORECAST_COL, DemandForecaster, SeasonalNaive,  # noqa: E402
+from retail_workbench.forecast.demand import (FORECAST_COL, DemandForecaster, SeasonalNaive,  # noqa: E402
                                        complete_series)
-from retail_workbench.forecast_backtest import mase, mase_scale  # noqa: E402
-from retail_workbench.synth import make_world  # noqa: E402
+from retail_workbench.forecast.backtest import mase, mase_scale  # noqa: E402
+from retail_workbench.data.synth import make_world  # noqa: E402
 
 N_SERIES = int(os.environ.get("RWB_BENCH_SERIES", 200))
 SUBSAMPLE = int(os.environ.get("RWB_BENCH_SUBSAMPLE", 6))

@@ -12,7 +12,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record, timed  # noqa: E402
 
-from retail_workbench.propensity import (  # noqa: E402
+from retail_workbench.customers.propensity import (  # noqa: E402
     TARGET_COL, OnnxPropensityScorer, load_sessions, make_propensity_pipeline, onnx_parity,
     propensity_to_onnx, session_frame,
 )

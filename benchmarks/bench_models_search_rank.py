@@ -15,10 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record  # noqa: E402
 
 from retail_workbench.core import ITEM_COL, QUERY_COL  # noqa: E402
-from retail_workbench.search_rank import (  # noqa: E402
+from retail_workbench.search.rank import (  # noqa: E402
     OnnxSearchScorer, SearchRanker, ranker_to_onnx, split_log, text_match_scores,
 )
-from retail_workbench.synth import make_world  # noqa: E402
+from retail_workbench.data.synth import make_world  # noqa: E402
 
 
 def per_call_ms(fn, n=50):

@@ -23,12 +23,12 @@ from _common import record
 
 os.environ.setdefault("RWB_PROGRESS", "0")
 
-from retail_workbench.abtest import simulate_peeking  # noqa: E402
-from retail_workbench.drift import (calibrate_levels, detection_summary,  # noqa: E402
+from retail_workbench.monitor.abtest import simulate_peeking  # noqa: E402
+from retail_workbench.monitor.drift import (calibrate_levels, detection_summary,  # noqa: E402
                                     drift_timeline, flag_alerts)
-from retail_workbench.interleave import (RankerSimulator, empirical_power,  # noqa: E402
+from retail_workbench.monitor.interleave import (RankerSimulator, empirical_power,  # noqa: E402
                                          sessions_needed)
-from retail_workbench.synth import make_world  # noqa: E402
+from retail_workbench.data.synth import make_world  # noqa: E402
 
 SEEDS = int(os.environ.get("RWB_BENCH_SEEDS", 6))
 SIMS = int(os.environ.get("RWB_BENCH_SIMS", 1000))

@@ -22,7 +22,7 @@ from _common import PeakMemory, record
 
 os.environ.setdefault("RWB_PROGRESS", "0")
 
-from retail_workbench.drift import DRIFT_METHODS, column_kind, data_drift  # noqa: E402
+from retail_workbench.monitor.drift import DRIFT_METHODS, column_kind, data_drift  # noqa: E402
 
 ROWS = int(os.environ.get("RWB_BENCH_ROWS", 1_000_000))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from _common import PeakMemory, record, timed
-from retail_workbench.recommend_metrics import evaluate
+from retail_workbench.recsys.metrics import evaluate
 
 N_USERS, N_ITEMS, K, N_TRUTH, SAMPLE = 100_000, 10_000, 10, 5, 10_000
 METRICS = ["precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr", "hit_rate_at_k"]

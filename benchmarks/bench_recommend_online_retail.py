@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from _common import record
-from retail_workbench.recommend import (ItemKNNRecommender, LightFMRecommender,
+from retail_workbench.recsys.recommend import (ItemKNNRecommender, LightFMRecommender,
                                         PopularityRecommender, RandomRecommender,
                                         evaluate_cold_start, evaluate_models,
                                         load_recommender_data)
-from retail_workbench.recommend_metrics import auc, evaluate
-from retail_workbench.recommend_split import chronological_split
+from retail_workbench.recsys.metrics import auc, evaluate
+from retail_workbench.recsys.split import chronological_split
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail.parquet"
 CUT, K = "2011-10-01", 10

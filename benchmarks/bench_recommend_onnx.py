@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from _common import record
-from retail_workbench.recommend_onnx import build_scorer_graph
+from retail_workbench.recsys.onnx_graph import build_scorer_graph
 
 N_USERS, N_ITEMS, D, K = 10_000, 50_000, 64, 10
 SINGLE_CALLS, BATCH, BATCH_REPEATS = 500, 256, 5

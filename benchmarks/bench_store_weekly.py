@@ -25,8 +25,8 @@ EVENT_NAMES = {"view": "views", "click": "clicks", "add_to_cart": "add_to_carts"
 
 def make_snapshot(rows: int, folder: Path) -> tuple[str, dict]:
     "Synthetic interactions (make_world) stored as a snapshot; returns its parquet path and facts."
-    from retail_workbench.store import SnapshotStore
-    from retail_workbench.synth import make_world
+    from retail_workbench.data.store import SnapshotStore
+    from retail_workbench.data.synth import make_world
 
     started = time.perf_counter()
     n_users = int(rows / 170) + 1000  # about 176 interactions per customer-year in make_world
@@ -46,7 +46,7 @@ def side_duckdb(path: str, window_days: int) -> dict:
     import duckdb
     import pandas as pd
 
-    from retail_workbench.store import _weekly_sql
+    from retail_workbench.data.store import _weekly_sql
 
     con = duckdb.connect()
     source = f"read_parquet('{path}')"
@@ -91,7 +91,7 @@ def run_side(side: str, path: str, window_days: int) -> dict:
 
     import duckdb  # noqa: F401  (imports are not part of the measurement)
     import pandas  # noqa: F401
-    import retail_workbench.store  # noqa: F401
+    import retail_workbench.data.store  # noqa: F401
 
     function = side_duckdb if side == "duckdb" else side_pandas
     with PeakMemory() as memory:

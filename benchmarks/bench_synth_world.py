@@ -25,7 +25,7 @@ from _common import PeakMemory, record, timed
 
 os.environ.setdefault("RWB_PROGRESS", "0")
 
-from retail_workbench.synth import (AFFINITY_CENTER, SEGMENTS, make_world)  # noqa: E402
+from retail_workbench.data.synth import (AFFINITY_CENTER, SEGMENTS, make_world)  # noqa: E402
 
 USERS = int(os.environ.get("RWB_BENCH_USERS", 52_000))
 ITEMS = int(os.environ.get("RWB_BENCH_ITEMS", 5_000))

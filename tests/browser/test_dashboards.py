@@ -24,8 +24,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 VENV_BIN = Path(sys.executable).parent
 
 DRIFT_CELLS = [
-    "from retail_workbench.synth import make_world\n"
-    "from retail_workbench.drift_dashboard import DriftDashboard\n"
+    "from retail_workbench.data.synth import make_world\n"
+    "from retail_workbench.monitor.dashboard import DriftDashboard\n"
     "world = make_world(n_users=30, n_items=30, n_days=63, seed=0, n_stores=1,\n"
     "                   drift=dict(date='2023-02-20', kind='price'))\n"
     "sales = world.sales.rename(columns={'date': 'ts'})\n"
@@ -42,7 +42,7 @@ def _free_port() -> int:
 
 def _write_notebook(path: Path, cells: list[str]):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+    nb.metadata["kernelspec"] = {"name": "retail-workbench", "display_name": "retail-workbench",
                                  "language": "python"}
     nbformat.write(nb, path)
 
@@ -181,12 +181,12 @@ def test_drift_dashboard_renders_and_updates(lab, browser_context):
 
 
 def _eda_cells():
-    eda = pytest.importorskip("retail_workbench.eda")
+    eda = pytest.importorskip("retail_workbench.data.eda")
     if not hasattr(eda, "eda_dashboard"):
-        pytest.skip("retail_workbench.eda has no eda_dashboard yet")
+        pytest.skip("retail_workbench.data.eda has no eda_dashboard yet")
     return [
-        "from retail_workbench.synth import make_world\n"
-        "from retail_workbench.eda import eda_dashboard\n"
+        "from retail_workbench.data.synth import make_world\n"
+        "from retail_workbench.data.eda import eda_dashboard\n"
         "world = make_world(n_users=30, n_items=30, n_days=30, seed=0, n_stores=1)\n"
         "eda_dashboard(world.tables)",
     ]

@@ -6,13 +6,14 @@ import pytest
 from nbclient import NotebookClient
 
 NBS = Path(__file__).resolve().parents[2] / "nbs"
-NOTEBOOKS = sorted(p for p in NBS.glob("*.ipynb") if not p.name.startswith("_"))
+NOTEBOOKS = sorted(p for p in NBS.rglob("*.ipynb")
+                   if not p.name.startswith("_") and ".ipynb_checkpoints" not in p.parts)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.relative_to(NBS)))
 def test_notebook_runs(notebook, workspace_home):
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(NBS)}})
+    client = NotebookClient(nb, timeout=900, kernel_name="retail-workbench",
+                            resources={"metadata": {"path": str(notebook.parent)}})
     client.execute()

@@ -5,7 +5,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 from statsmodels.stats.power import NormalIndPower
 
-from retail_workbench.abtest import (analyze_experiment, bootstrap_ci, cuped_ttest,
+from retail_workbench.monitor.abtest import (analyze_experiment, bootstrap_ci, cuped_ttest,
                                      mde_proportions, msprt_pvalues, power_proportions, sample_size_means,
                                      sample_size_proportions, simulate_experiment,
                                      simulate_peeking, srm_check, two_proportion_ztest,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from retail_workbench.store import SnapshotStore
+from retail_workbench.data.store import SnapshotStore
 
 RWB = str(Path(sys.executable).parent / "rwb")
 

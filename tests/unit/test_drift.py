@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from retail_workbench.core import DataError, SchemaError
-from retail_workbench.drift import (DEFAULT_THRESHOLDS, calibrate_levels, column_drift,
+from retail_workbench.monitor.drift import (DEFAULT_THRESHOLDS, calibrate_levels, column_drift,
                                     data_drift, detection_summary, drift_timeline, flag_alerts,
                                     match_weekdays,
                                     performance_drift, prediction_drift, psi_method,
@@ -110,7 +110,7 @@ def test_performance_drift_flags_degraded_windows_only_after_change():
 
 
 def _world_timeline(seed, kind, drift_date="2024-07-01"):
-    from retail_workbench.synth import make_world
+    from retail_workbench.data.synth import make_world
     world = make_world(n_users=300, n_items=100, n_days=730, seed=seed, n_stores=2,
                        drift=None if kind is None else dict(date=drift_date, kind=kind))
     sales = world.sales.rename(columns={"date": "ts"})
@@ -153,8 +153,8 @@ def _tables(tmp_path, shift):
 
 
 def test_cli_exit_codes_follow_fail_on(tmp_path):
-    from retail_workbench.cli import main
-    from retail_workbench.cli_monitor import ALERT_EXIT_CODE
+    from retail_workbench.cli.app import main
+    from retail_workbench.cli.monitor import ALERT_EXIT_CODE
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - {metric: drift_score.price, threshold: 1.0, severity: warning}\n"
                      "  - {metric: drift_score.price, threshold: 5.0, severity: critical}\n")
@@ -164,7 +164,7 @@ def test_cli_exit_codes_follow_fail_on(tmp_path):
     assert main(moderate) == 0
     assert main(_tables(tmp_path, 0.0) + ["--config", str(rules), "--fail-on", "warning"]) == 0
     assert main(moderate + ["--fail-on", "urgent"]) == 1
-    from retail_workbench.drift_alerts import read_alerts
+    from retail_workbench.monitor.alerts import read_alerts
     assert set(read_alerts().severity) == {"warning"}
 
 
@@ -176,8 +176,8 @@ def test_alerts_recorded_on_mlflow_run_and_webhook():
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from retail_workbench.drift_alerts import Alert, record_alerts
-    from retail_workbench.tracking import configure_mlflow
+    from retail_workbench.monitor.alerts import Alert, record_alerts
+    from retail_workbench.ops.tracking import configure_mlflow
     received = []
 
     class Receiver(BaseHTTPRequestHandler):

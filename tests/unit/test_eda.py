@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import DataError, SchemaError
-from retail_workbench.eda import (EdaDashboard, distribution_data, eda_dashboard,
+from retail_workbench.data.eda import (EdaDashboard, distribution_data, eda_dashboard,
                                   plot_distribution, plot_profile, plot_time_coverage, profile,
                                   time_coverage)
-from retail_workbench.synth import make_world
+from retail_workbench.data.synth import make_world
 
 
 @pytest.fixture(scope="module")

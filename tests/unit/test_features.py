@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retail_workbench.core import ConfigError, SchemaError, SourceNotFoundError
-from retail_workbench.features import DEFAULT_FEATURES, Feature, FeatureStore
-from retail_workbench.store import SnapshotStore
+from retail_workbench.data.features import DEFAULT_FEATURES, Feature, FeatureStore
+from retail_workbench.data.store import SnapshotStore
 
 BASE = pd.Timestamp("2024-01-01")
 STEP = pd.Timedelta(hours=12)  # a coarse time grid, so event and row times often coincide
@@ -135,7 +135,7 @@ def test_boundaries_event_at_t_excluded_event_at_window_start_included(tmp_path)
 
 @pytest.fixture
 def world_store(tmp_path):
-    from retail_workbench.synth import make_world
+    from retail_workbench.data.synth import make_world
 
     world = make_world(n_users=80, n_items=30, n_days=60, seed=3, n_stores=1)
     store = SnapshotStore(tmp_path / "store")

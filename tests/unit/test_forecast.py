@@ -5,7 +5,7 @@ import pytest
 
 from retail_workbench.core import (DATE_COL, ITEM_COL, NotFittedError, PRICE_COL, PROMO_COL,
                                    SchemaError, STORE_COL, UNITS_COL, DataError)
-from retail_workbench.forecast import (FORECAST_COL, LOWER_COL, MODEL_COL, UPPER_COL,
+from retail_workbench.forecast.demand import (FORECAST_COL, LOWER_COL, MODEL_COL, UPPER_COL,
                                        DemandForecaster, MovingAverage, SeasonalNaive,
                                        aggregate_forecasts, complete_series, sales_from_lines)
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import DATE_COL, ITEM_COL, STORE_COL, UNITS_COL, ConfigError
-from retail_workbench.forecast import MovingAverage, SeasonalNaive
-from retail_workbench.forecast_backtest import (FORECAST_METRICS, backtest, mase_scale,
+from retail_workbench.forecast.demand import MovingAverage, SeasonalNaive
+from retail_workbench.forecast.backtest import (FORECAST_METRICS, backtest, mase_scale,
                                                 rolling_origins, score_backtest,
                                                 summarise_backtest)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retail_workbench.cli import main
+from retail_workbench.cli.app import main
 from retail_workbench.core import ConfigError, DataError
-from retail_workbench.ingest import check_source_tables, ingest
-from retail_workbench.store import SnapshotStore
+from retail_workbench.data.ingest import check_source_tables, ingest
+from retail_workbench.data.store import SnapshotStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RETAIL_CSV = FIXTURES / "online_retail" / "online_retail_sample.csv"

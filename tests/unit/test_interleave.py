@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 
 from retail_workbench.core import DataError
-from retail_workbench.interleave import (RankerSimulator, attribute_clicks, balanced,
+from retail_workbench.monitor.interleave import (RankerSimulator, attribute_clicks, balanced,
                                          empirical_power, preference_test, sessions_needed,
                                          team_draft)
 
@@ -52,7 +52,7 @@ def test_preference_test_matches_scipy_and_rejects_bad_input():
 
 @pytest.fixture(scope="module")
 def simulator():
-    from retail_workbench.synth import make_world
+    from retail_workbench.data.synth import make_world
     world = make_world(n_users=200, n_items=120, n_days=30, seed=1, n_stores=1)
     return RankerSimulator(world.truth.relevance, world.truth.position_bias, random_state=3)
 
@@ -73,7 +73,7 @@ def test_interleaving_needs_fewer_sessions_than_ab(simulator):
 
 
 def test_aa_interleaving_false_positive_rate_is_near_alpha():
-    from retail_workbench.synth import make_world
+    from retail_workbench.data.synth import make_world
     world = make_world(n_users=100, n_items=60, n_days=14, seed=2, n_stores=1)
     same = RankerSimulator(world.truth.relevance, world.truth.position_bias, noise_a=0.8,
                            noise_b=0.8, random_state=4)

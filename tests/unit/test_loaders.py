@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import DataError, SchemaError, SourceNotFoundError, UnknownFormatError
-from retail_workbench.loaders import LOADERS, get_loader, load
-from retail_workbench.verify import verify
+from retail_workbench.data.loaders import LOADERS, get_loader, load
+from retail_workbench.data.verify import verify
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RETAIL_CSV = FIXTURES / "online_retail" / "online_retail_sample.csv"

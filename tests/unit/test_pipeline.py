@@ -13,9 +13,9 @@ import mlflow
 import pytest
 
 from retail_workbench.core import ConfigError
-from retail_workbench.pipeline import (PipelineError, load_pipeline, load_state, resume_pipeline,
+from retail_workbench.ops.pipeline import (PipelineError, load_pipeline, load_state, resume_pipeline,
                                        run_pipeline)
-from retail_workbench.registry import CHAMPION, alias_version, list_versions
+from retail_workbench.ops.registry import CHAMPION, alias_version, list_versions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline"
 RWB = str(Path(sys.executable).parent / "rwb")
@@ -105,7 +105,7 @@ def test_killed_pipeline_resumes_to_the_same_registry_state(tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_second_training_on_the_same_data_is_not_promoted(workspace_home):
-    from retail_workbench.pipeline import ingest_step, train_register_step
+    from retail_workbench.ops.pipeline import ingest_step, train_register_step
     ingest_step(quick=True)
     first = train_register_step("recommender", quick=True)
     second = train_register_step("recommender", quick=True)

@@ -5,7 +5,7 @@ import pytest
 
 from retail_workbench.core import (DATE_COL, ITEM_COL, PRICE_COL, PROMO_COL, STORE_COL,
                                    UNITS_COL, ConfigError, SchemaError)
-from retail_workbench.pricing import (compare_scenarios, estimate_elasticities, ladder_prices,
+from retail_workbench.forecast.pricing import (compare_scenarios, estimate_elasticities, ladder_prices,
                                       markdown_plan, optimise_prices, shrink_estimates)
 
 TRUE = {1: -0.6, 2: -1.2, 3: -1.8, 4: -2.5}

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import ConfigError, DataError, SchemaError, SourceNotFoundError
-from retail_workbench.propensity import (
+from retail_workbench.customers.propensity import (
     TARGET_COL, OnnxPropensityScorer, choose_threshold, evaluate_propensity, expected_cost,
     find_data_file, fit_and_score, gain_table, load_sessions, make_propensity_pipeline,
     onnx_parity, propensity_to_onnx, session_frame, split_by_month, split_random,

@@ -7,12 +7,12 @@ from lightfm import LightFM
 from sklearn.base import clone
 
 from retail_workbench.core import ConfigError, DataError, NotFittedError, UnknownIdError
-from retail_workbench.recommend import (ItemKNNRecommender, LightFMRecommender,
+from retail_workbench.recsys.recommend import (ItemKNNRecommender, LightFMRecommender,
                                         PopularityRecommender, RandomRecommender,
                                         evaluate_models, load_recommender_data)
-from retail_workbench.recommend_metrics import evaluate
-from retail_workbench.recommend_split import chronological_split, cold_user_split
-from retail_workbench.synth import make_world
+from retail_workbench.recsys.metrics import evaluate
+from retail_workbench.recsys.split import chronological_split, cold_user_split
+from retail_workbench.data.synth import make_world
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_load_recommender_data_from_the_online_retail_fixture():
 
 
 def test_load_recommender_data_from_a_snapshot(world):
-    from retail_workbench.store import SnapshotStore
+    from retail_workbench.data.store import SnapshotStore
     store = SnapshotStore()
     snap = store.write(world.interactions.head(500), table="interactions", source="synthetic")
     store.write(world.catalog, table="catalog", source="synthetic")

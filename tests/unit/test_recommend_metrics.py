@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import kendalltau
 
 from retail_workbench.core import DataError, SchemaError
-from retail_workbench.recommend_metrics import RANKING_METRICS, evaluate, rank_lists
+from retail_workbench.recsys.metrics import RANKING_METRICS, evaluate, rank_lists
 
 
 def _random_case(seed=0, n_users=200, n_items=40, list_len=15):

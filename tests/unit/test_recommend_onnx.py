@@ -4,10 +4,10 @@ import onnx
 import pytest
 
 from retail_workbench.core import UnknownIdError
-from retail_workbench.recommend import LightFMRecommender
-from retail_workbench.recommend_onnx import OnnxRecommender, build_scorer_graph, to_onnx
-from retail_workbench.recommend_split import chronological_split, cold_user_split
-from retail_workbench.synth import make_world
+from retail_workbench.recsys.recommend import LightFMRecommender
+from retail_workbench.recsys.onnx_graph import OnnxRecommender, build_scorer_graph, to_onnx
+from retail_workbench.recsys.split import chronological_split, cold_user_split
+from retail_workbench.data.synth import make_world
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import scipy.sparse as sp
 from lightfm import LightFM
 from lightfm.evaluation import auc_score, precision_at_k
 
-from retail_workbench.recommend import (LightFMRecommender, PopularityRecommender,
+from retail_workbench.recsys.recommend import (LightFMRecommender, PopularityRecommender,
                                         evaluate_models, load_recommender_data)
-from retail_workbench.recommend_metrics import auc, evaluate
-from retail_workbench.recommend_metrics import precision_at_k as our_precision
-from retail_workbench.recommend_split import chronological_split
+from retail_workbench.recsys.metrics import auc, evaluate
+from retail_workbench.recsys.metrics import precision_at_k as our_precision
+from retail_workbench.recsys.split import chronological_split
 
 CUT = "2011-10-01"
 pytestmark = pytest.mark.slow

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import ConfigError, SchemaError
-from retail_workbench.recommend_split import (SPLITTERS, chronological_split, cold_user_split,
+from retail_workbench.recsys.split import (SPLITTERS, chronological_split, cold_user_split,
                                               last_n_split, stratified_split)
-from retail_workbench.synth import make_world
+from retail_workbench.data.synth import make_world
 
 
 @pytest.fixture(scope="module")

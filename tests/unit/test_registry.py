@@ -6,10 +6,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from retail_workbench.core import ConfigError
-from retail_workbench.registry import (CHALLENGER, CHAMPION, GateConfig, RegistryError, alias_version,
+from retail_workbench.ops.registry import (CHALLENGER, CHAMPION, GateConfig, RegistryError, alias_version,
                                        decide, list_versions, promote, promotion_gate,
                                        register_version, rollback)
-from retail_workbench.tracking import training_run
+from retail_workbench.ops.tracking import training_run
 
 X_EVAL = np.array([[1.0, 2.0], [2.0, 1.0], [0.5, 0.5], [3.0, 0.0]], np.float32)
 Y_EVAL = X_EVAL @ np.array([2.0, 1.0], np.float32)

@@ -5,7 +5,7 @@ import pytest
 from pandera.errors import SchemaError as PanderaSchemaError
 
 from retail_workbench.core import CANONICAL_TABLES, SchemaError
-from retail_workbench.schema import SCHEMAS, conform
+from retail_workbench.data.schema import SCHEMAS, conform
 
 
 def _interactions(**changes):

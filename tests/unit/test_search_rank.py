@@ -4,12 +4,12 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import ConfigError, DataError, NotFittedError, SchemaError
-from retail_workbench.search_rank import (
+from retail_workbench.search.rank import (
     BM25Index, OnnxSearchScorer, SearchFeaturizer, SearchRanker, estimate_position_bias,
     evaluate_search, kendall_tau, ndcg_at_k, popularity_scores, ranker_to_onnx, split_log,
     text_match_scores,
 )
-from retail_workbench.synth import make_world
+from retail_workbench.data.synth import make_world
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from retail_workbench.core import ConfigError, DataError, NotFittedError, SchemaError
-from retail_workbench.segment import (
+from retail_workbench.customers.segment import (
     BEHAVIOUR_FEATURES, CustomerSegmenter, choose_k, customer_features,
     customer_features_from_source, name_segments, order_lines_from_cdnow,
     order_lines_from_interactions, segment_stability,

@@ -15,10 +15,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from retail_workbench.core import ConfigError, SourceNotFoundError
-from retail_workbench.registry import promote, register_version
-from retail_workbench.serving import (OnnxRecommender, RecommendService, export_triton,
+from retail_workbench.ops.registry import promote, register_version
+from retail_workbench.ops.serving import (OnnxRecommender, RecommendService, export_triton,
                                       recommender_onnx, resolve_onnx, score_batch, triton_config)
-from retail_workbench.tracking import training_run
+from retail_workbench.ops.tracking import training_run
 
 RNG = np.random.default_rng(0)
 U = RNG.normal(size=(6, 4)).astype(np.float32)
@@ -58,8 +58,8 @@ def test_batch_leaves_out_seen_items(model_file):
 
 
 def test_lightfm_topk_graph_is_served_with_its_cold_start_row():
-    from retail_workbench.recommend_onnx import build_scorer_graph
-    from retail_workbench.serving import annotate_recommender
+    from retail_workbench.recsys.onnx_graph import build_scorer_graph
+    from retail_workbench.ops.serving import annotate_recommender
     graph = build_scorer_graph(U, np.zeros(6, np.float32), V, np.linspace(0, 1, 20).astype(np.float32))
     path = Path(__import__("tempfile").mkdtemp()) / "lightfm.onnx"
     onnx.save(annotate_recommender(graph, USERS, ITEMS), path)

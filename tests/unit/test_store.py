@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import ConfigError, SchemaError, SourceNotFoundError
-from retail_workbench.store import SnapshotStore, apply_retention, content_sha256, diff_snapshots
+from retail_workbench.data.store import SnapshotStore, apply_retention, content_sha256, diff_snapshots
 
 
 def files_with_mtimes(root):
@@ -124,7 +124,7 @@ def test_killed_write_leaves_no_snapshot(store, interactions, tmp_path):
     script = textwrap.dedent(f"""
         import os, sys, time
         import pandas as pd
-        import retail_workbench.store as store_module
+        import retail_workbench.data.store as store_module
         def stall(src, dst):
             print("ready", flush=True)
             time.sleep(60)

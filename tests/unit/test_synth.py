@@ -7,7 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 from retail_workbench.core import CANONICAL_TABLES, ConfigError
-from retail_workbench.synth import ATTRACTIVENESS, catalog_as_of, make_world
+from retail_workbench.data.synth import ATTRACTIVENESS, catalog_as_of, make_world
 
 SMALL = dict(n_users=600, n_items=80, n_days=240, n_stores=2)
 DRIFT_DATE = pd.Timestamp("2023-06-01")
@@ -31,8 +31,8 @@ def test_same_seed_same_world_other_seed_other_world(world):
 
 
 def test_tables_follow_the_data_contract(world):
-    from retail_workbench.schema import SCHEMAS
-    from retail_workbench.verify import verify
+    from retail_workbench.data.schema import SCHEMAS
+    from retail_workbench.data.verify import verify
     for name, columns in CANONICAL_TABLES.items():
         table = world.tables[name]
         assert list(table.columns[:len(columns)]) == list(columns) or set(columns) <= set(table)
@@ -179,8 +179,8 @@ def test_activity_scales_interactions_and_sales_panel_can_be_limited():
 
 def test_rwb_generate_writes_parquet_truth_and_snapshots(tmp_path):
     import json
-    from retail_workbench.cli import main
-    from retail_workbench.store import SnapshotStore
+    from retail_workbench.cli.app import main
+    from retail_workbench.data.store import SnapshotStore
     out = tmp_path / "world"
     code = main(["generate", "--users", "120", "--items", "30", "--days", "45", "--seed", "4",
                  "--drift-date", "2023-02-01", "--drift-kind", "demand", "--out", str(out),
@@ -202,7 +202,7 @@ def test_rwb_generate_writes_parquet_truth_and_snapshots(tmp_path):
 
 
 def test_expected_units_is_the_mean_of_sales_and_follows_elasticity(world):
-    from retail_workbench.synth import expected_units
+    from retail_workbench.data.synth import expected_units
     sales = world.sales
     mean = expected_units(world, sales["item_id"], sales["store_id"], sales["date"],
                           sales["price"], sales["promo"])

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from retail_workbench.core import ConfigError
-from retail_workbench.tracking import (get_experiment_id, snapshot_dataset, tracking_uri,
+from retail_workbench.ops.tracking import (get_experiment_id, snapshot_dataset, tracking_uri,
                                        training_run)
 
 
@@ -90,7 +90,7 @@ def test_failed_run_is_marked_failed_and_error_propagates():
 
 def test_store_snapshots_are_recorded(workspace_home):
     import pandas as pd
-    from retail_workbench.store import SnapshotStore
+    from retail_workbench.data.store import SnapshotStore
     snap = SnapshotStore().write(pd.DataFrame({"item_id": [1, 2], "title": ["a", "b"]}),
                                  table="catalog")
     with training_run("unit", snapshots=[snap]) as run:

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from retail_workbench.core import ConfigError
-from retail_workbench.registry import GateConfig
-from retail_workbench.tracking import get_experiment_id
-from retail_workbench.tuning import (FAMILIES, Family, best_params_path, ensure_world, get_family,
+from retail_workbench.ops.registry import GateConfig
+from retail_workbench.ops.tracking import get_experiment_id
+from retail_workbench.ops.tuning import (FAMILIES, Family, best_params_path, ensure_world, get_family,
                                      load_best_params, tune)
 
 

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retail_workbench.core import ConfigError, SchemaError
-from retail_workbench.schema import SCHEMAS
-from retail_workbench.verify import RULES, Rule, verify
+from retail_workbench.data.schema import SCHEMAS
+from retail_workbench.data.verify import RULES, Rule, verify
 
 NOW = pd.Timestamp("2024-06-01")
 
@@ -123,7 +123,7 @@ def test_property_no_row_is_lost_or_duplicated(df):
 
 
 def test_the_synthetic_world_passes_every_default_rule():
-    synth = pytest.importorskip("retail_workbench.synth")
+    synth = pytest.importorskip("retail_workbench.data.synth")
     world = synth.make_world(n_users=100, n_items=40, n_days=30, seed=3)
     reference = {}
     for table in ("catalog", "customers", "interactions", "search_impressions", "sales"):
@@ -148,7 +148,7 @@ _POOLS = {
 @st.composite
 def _tables(draw):
     from retail_workbench.core import CANONICAL_TABLES
-    from retail_workbench.schema import COLUMN_KINDS
+    from retail_workbench.data.schema import COLUMN_KINDS
     table = draw(st.sampled_from(sorted(CANONICAL_TABLES)))
     columns = CANONICAL_TABLES[table]
     n = draw(st.integers(1, 12))
