@@ -13,7 +13,8 @@ from _common import record
 from retail_workbench.recsys.recommend import (ItemKNNRecommender, LightFMRecommender,
                                         PopularityRecommender, RandomRecommender,
                                         evaluate_cold_start, evaluate_models,
-                                        load_recommender_data)
+                                        recommender_tables)
+from retail_workbench.data.datasets import resolve_source
 from retail_workbench.recsys.metrics import auc, evaluate
 from retail_workbench.recsys.split import chronological_split
 
@@ -26,7 +27,9 @@ def main():
     if not DATA.exists():
         print(f"skipped: {DATA} not present")
         return
-    tables = load_recommender_data(str(DATA), "online_retail")
+    tables = recommender_tables(resolve_source(str(DATA), tables=("interactions",),
+                                               optional=("catalog", "customers"),
+                                               format="online_retail").tables)
     catalog = tables["catalog"]
     train, test = chronological_split(tables["interactions"], cut=CUT)
     fit_s = {}

@@ -6,11 +6,12 @@
 __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_COL', 'QUERY_COL', 'POSITION_COL', 'CLICKED_COL',
            'ADDED_COL', 'ORDERED_COL', 'TITLE_COL', 'CATEGORY_COL', 'BRAND_COL', 'PRICE_COL', 'VALID_FROM_COL',
            'IMAGE_COL', 'DATE_COL', 'STORE_COL', 'UNITS_COL', 'PROMO_COL', 'HOLIDAY_COL', 'FIRST_SEEN_COL',
-           'REGION_COL', 'SEGMENT_COL', 'SCORE_COL', 'RANK_COL', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART',
-           'EVENT_ORDER', 'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'WorkbenchError',
-           'ConfigError', 'DataError', 'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'NotFittedError',
-           'UnknownIdError', 'Settings', 'get_settings', 'Workspace', 'get_workspace', 'seed_everything', 'get_logger',
-           'progress', 'new_run_dir', 'save_metrics']
+           'REGION_COL', 'SEGMENT_COL', 'SCORE_COL', 'RANK_COL', 'ORDER_COL', 'QUANTITY_COL', 'AMOUNT_COL',
+           'RETURN_COL', 'ORDER_LINE_COLUMNS', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART', 'EVENT_ORDER',
+           'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'WorkbenchError', 'ConfigError', 'DataError',
+           'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'NotFittedError', 'UnknownIdError',
+           'require_columns', 'limit_threads', 'Settings', 'get_settings', 'Workspace', 'get_workspace',
+           'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics']
 
 # %% ../nbs/00_core.ipynb #8a4118b5
 import logging
@@ -49,6 +50,12 @@ REGION_COL = "region"
 SEGMENT_COL = "segment"
 SCORE_COL = "score"
 RANK_COL = "rank"
+# order lines, the view of interactions that customer models work on
+ORDER_COL = "order_id"
+QUANTITY_COL = "quantity"
+AMOUNT_COL = "amount"
+RETURN_COL = "is_return"
+ORDER_LINE_COLUMNS = (USER_COL, ORDER_COL, TS_COL, QUANTITY_COL, AMOUNT_COL, RETURN_COL)
 
 # %% ../nbs/00_core.ipynb #f62d6ecb
 EVENT_VIEW = "view"
@@ -100,6 +107,29 @@ class NotFittedError(WorkbenchError, ValueError):
 
 class UnknownIdError(WorkbenchError, KeyError):
     "A user or item id was not seen in training and no cold-start path applies."
+
+# %% ../nbs/00_core.ipynb #6afadb98
+def require_columns(
+    df,                # the table to check
+    columns,           # column names it must have
+    name: str,         # what the table is, for the message
+):
+    "Raise a `SchemaError` naming the columns `df` lacks."
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise SchemaError(f"{name} has no column(s) {missing}.")
+
+# %% ../nbs/00_core.ipynb #5188698b
+def limit_threads(
+    n: int = 1,  # BLAS/OpenMP threads
+):
+    "A context manager that limits BLAS/OpenMP threads: parallel series or requests, not parallel algebra."
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(n)
+    except ImportError:  # pragma: no cover
+        import contextlib
+        return contextlib.nullcontext()
 
 # %% ../nbs/00_core.ipynb #58075f9b
 def _env_int(name: str, default: int) -> int:

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['registry_app', 'pipeline_app', 'COMMANDS', 'registry_ls', 'registry_promote', 'registry_rollback', 'registry_triton',
-           'tune', 'default_pipeline_file', 'pipeline_run', 'pipeline_resume', 'serve', 'score']
+           'registry_lineage', 'tune', 'default_pipeline_file', 'pipeline_run', 'pipeline_resume', 'serve', 'score']
 
 # %% ../../nbs/cli/96_ct.ipynb #ede95258
 import json
@@ -61,6 +61,23 @@ def registry_triton(
     folder = Path(repository) if repository else get_workspace().path("artifacts", "triton")
     typer.echo(f"wrote {export_triton(f'{name}@{alias}', folder, name=name)}")
 
+@registry_app.command("lineage")
+def registry_lineage(
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument("champion", help="Version number or alias."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+):
+    "The data snapshots a version saw, their folders, and whether their rows re-hash to their ids."
+    from retail_workbench.ops.registry import lineage
+    trail = lineage(name, version)
+    if as_json:
+        typer.echo(json.dumps(trail.to_dict(orient="records"), indent=2, default=str))
+    else:
+        typer.echo(trail.to_string(index=False))
+    if not (trail["exists"] & trail["rehash_ok"]).all():
+        typer.echo("some snapshots are missing or changed since training", err=True)
+        raise typer.Exit(1)
+
 # %% ../../nbs/cli/96_ct.ipynb #785255b1
 def tune(
     family: str = typer.Argument(..., help="Model family: recommender or forecaster."),
@@ -68,11 +85,13 @@ def tune(
     storage: str = typer.Option("", help="Optuna storage URL (default: RWB_OPTUNA_STORAGE)."),
     study: str = typer.Option("", help="Study name (default: the family)."),
     timeout: float = typer.Option(0, help="Stop adding trials after this many seconds (0: no limit)."),
-    quick: bool = typer.Option(False, help="Small world and quick parameters."),
+    data: str = typer.Option("store", help="Data: 'store', snapshot ids, a file, or "
+                                           "'synthetic:quick' / 'synthetic:full'."),
+    quick: bool = typer.Option(False, help="The family's quick parameters."),
 ):
     "Tune a model family with Optuna on its validation split; saves the best parameters."
     from retail_workbench.ops.tuning import tune as run_tuning
-    result = run_tuning(family, trials, storage=storage or None, study_name=study or None,
+    result = run_tuning(family, data, trials, storage=storage or None, study_name=study or None,
                         timeout=timeout or None, quick=quick)
     typer.echo(f"{family}: {result.n_trials} trials ({result.n_pruned} pruned) in study "
                f"'{result.study_name}'")
@@ -99,11 +118,13 @@ def pipeline_run(
     spec: str = typer.Argument("", help="Pipeline file (default: pipeline.yaml)."),
     quick: bool = typer.Option(False, help="Apply the steps' quick parameters."),
     shared_kernel: bool = typer.Option(False, help="Run all steps in one kernel (faster)."),
+    data: str = typer.Option("store", help="Data for the ingest step: 'store' (what is there), "
+                                           "a file, or 'synthetic:quick' / 'synthetic:full'."),
 ):
     "Run every step of the pipeline; stops at the first failing step."
     from retail_workbench.ops.pipeline import run_pipeline
     _print_result(run_pipeline(spec or default_pipeline_file(), quick=quick,
-                               shared_kernel=shared_kernel))
+                               shared_kernel=shared_kernel, data=data))
 
 @pipeline_app.command("resume")
 def pipeline_resume(run_id: str = typer.Argument(..., help="Run id (folder under workspace/runs).")):

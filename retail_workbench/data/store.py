@@ -126,6 +126,7 @@ class SnapshotStore:
         table: str,              # table name, e.g. "interactions"
         source: str = "",        # where the data came from
         parent: str | None = None,  # id of the snapshot it was derived from
+        head: bool = True,       # make it the table's latest snapshot
     ) -> Snapshot:
         "Store `df` as a snapshot of `table` (or return the existing one with the same content)."
         _check_table_name(table)
@@ -140,7 +141,8 @@ class SnapshotStore:
                             schema={str(c): str(t) for c, t in df.dtypes.items()},
                             source=str(source), parent=parent, created_at=_now_iso())
             self._write_folder(df, snap, final)
-        self._set_head(table, snap_id)
+        if head:
+            self._set_head(table, snap_id)
         return self.get(snap_id)
 
     def _write_folder(self, df: pd.DataFrame, snap: Snapshot, final: Path):

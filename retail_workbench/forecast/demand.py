@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['FORECAST_COL', 'LOWER_COL', 'UPPER_COL', 'MODEL_COL', 'EVENT_NAME_COL', 'SERIES_KEYS', 'check_sales',
-           'complete_series', 'sales_from_lines', 'example_sales', 'fourier_terms', 'design_matrix', 'SeasonalNaive',
-           'MovingAverage', 'DemandForecaster', 'aggregate_forecasts']
+           'complete_series', 'fourier_terms', 'design_matrix', 'SeasonalNaive', 'MovingAverage', 'DemandForecaster',
+           'aggregate_forecasts']
 
 # %% ../../nbs/forecast/20_demand.ipynb #5ecd27a3
 import time
@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from ..core import (CATEGORY_COL, DATE_COL, HOLIDAY_COL, ITEM_COL, PRICE_COL,
                                    PROMO_COL, STORE_COL, UNITS_COL, VALID_FROM_COL, ConfigError,
                                    DataError, NotFittedError, SchemaError, UnknownIdError,
-                                   get_settings, progress)
+                                   get_settings, limit_threads, progress)
 
 # %% ../../nbs/forecast/20_demand.ipynb #d7064f6c
 FORECAST_COL = "forecast"  # point forecast (units)
@@ -85,100 +85,6 @@ def complete_series(
         frames.append(full.reset_index())
     panel = pd.concat(frames, ignore_index=True)
     return panel[[DATE_COL, *keys, *[c for c in (UNITS_COL, PRICE_COL, PROMO_COL) if c in panel]]]
-
-# %% ../../nbs/forecast/20_demand.ipynb #3d54efaf
-def sales_from_lines(
-    lines: pd.DataFrame,     # one row per transaction line
-    date: str,               # column with the timestamp or date of the line
-    item: str,               # column with the item id
-    quantity: str,           # column with the quantity
-    price: str,              # column with the unit price
-    store: str | None = None,  # column with the store id (None: one store called 'all')
-    promo: str | None = None,  # boolean column: line sold on promotion
-) -> pd.DataFrame:
-    "Canonical daily `sales` table from transaction lines (positive quantities and prices only)."
-    for col in [date, item, quantity, price] + [c for c in (store, promo) if c]:
-        if col not in lines.columns:
-            raise SchemaError(f"transaction lines have no column {col!r}.")
-    kept = lines[(lines[quantity] > 0) & (lines[price] > 0)]
-    out = pd.DataFrame({DATE_COL: pd.to_datetime(kept[date]).dt.normalize(),
-                        STORE_COL: kept[store] if store else "all",
-                        ITEM_COL: kept[item],
-                        UNITS_COL: kept[quantity].astype(float),
-                        "_revenue": kept[quantity] * kept[price],
-                        PROMO_COL: kept[promo].astype(bool) if promo else False})
-    daily = out.groupby([DATE_COL, STORE_COL, ITEM_COL], sort=True).agg(
-        units=(UNITS_COL, "sum"), _revenue=("_revenue", "sum"), promo=(PROMO_COL, "mean"))
-    daily[PRICE_COL] = daily.pop("_revenue") / daily[UNITS_COL]
-    daily[PROMO_COL] = daily[PROMO_COL] >= 0.5
-    return daily.reset_index()[[DATE_COL, STORE_COL, ITEM_COL, UNITS_COL, PRICE_COL, PROMO_COL]]
-
-# %% ../../nbs/forecast/20_demand.ipynb #973aa536
-def _busiest(sales: pd.DataFrame, n_series: int | None) -> pd.DataFrame:
-    "The `n_series` series with the most selling days (ties: most units)."
-    if not n_series:
-        return sales
-    stats = sales[sales[UNITS_COL] > 0].groupby([STORE_COL, ITEM_COL]).agg(
-        days=(UNITS_COL, "size"), units=(UNITS_COL, "sum"))
-    top = stats.sort_values(["days", "units"], ascending=False).head(n_series).reset_index()
-    return sales.merge(top[[STORE_COL, ITEM_COL]], on=[STORE_COL, ITEM_COL])
-
-
-def example_sales(
-    source: str = "synth",   # 'synth', 'online_retail', 'complete_journey' or a sales parquet path
-    n_series: int | None = 10,  # keep the series with the most selling days (None: all)
-    data_dir: str = "",      # folder of the real datasets (default: ../shared/data)
-    n_days: int = 730,       # synthetic world: days of history
-    n_stores: int = 2,       # synthetic world: stores
-    seed: int = 0,           # synthetic world: random seed
-) -> dict:
-    "A sales table with its calendar, catalog and (synthetic world only) the true parameters."
-    from pathlib import Path
-    if source == "synth":
-        from retail_workbench.data.synth import make_world
-        n_items = max(24, -(-(n_series or 48) // n_stores))
-        world = make_world(n_users=100, n_items=n_items, n_days=n_days, n_stores=n_stores,
-                           seed=seed)
-        return {"sales": _busiest(world.sales, n_series), "calendar": world.calendar,
-                "catalog": world.catalog, "truth": world.truth, "source": source}
-    if data_dir:
-        folder = Path(data_dir)
-    else:  # ../shared/data from the project root, ../../shared/data from nbs/ or templates/
-        candidates = [Path.cwd().parent / "shared" / "data",
-                      Path.cwd().parent.parent / "shared" / "data"]
-        folder = next((c for c in candidates if c.exists()), candidates[0])
-    if source == "online_retail":
-        path = folder / "online_retail.parquet"
-    elif source == "complete_journey":
-        path = folder / "completejourney_transactions_sample.parquet"
-    else:
-        path = Path(source)
-    if not path.exists():
-        from retail_workbench.core import SourceNotFoundError
-        raise SourceNotFoundError(f"sales source {str(path)!r} does not exist.",
-                                  hint="Pass data_dir (the folder with the shared datasets) or a "
-                                       "path to a canonical sales parquet.")
-    raw = pd.read_parquet(path)
-    catalog = None
-    if source == "online_retail":
-        products = raw["StockCode"].astype(str).str.match(r"^\d")
-        kept = raw[~raw["InvoiceNo"].astype(str).str.startswith("C") & products]
-        sales = sales_from_lines(kept, "InvoiceDate", "StockCode", "Quantity", "UnitPrice")
-        sales[STORE_COL] = "online"
-    elif source == "complete_journey":
-        products = pd.read_parquet(path.parent / "completejourney_products.parquet")
-        lines = raw.merge(products[["product_id", "product_category", "department"]],
-                          on="product_id").dropna(subset=["product_category"])
-        lines = lines.assign(unit_price=lines["sales_value"] / lines["quantity"],
-                             discounted=lines["retail_disc"] > 0)
-        sales = sales_from_lines(lines, "transaction_timestamp", "product_category", "quantity",
-                                 "unit_price", promo="discounted")
-        catalog = (lines[["product_category", "department"]].drop_duplicates("product_category")
-                   .rename(columns={"product_category": ITEM_COL, "department": CATEGORY_COL}))
-    else:
-        sales = raw
-    return {"sales": _busiest(check_sales(sales), n_series), "calendar": None,
-            "catalog": catalog, "truth": None, "source": source}
 
 # %% ../../nbs/forecast/20_demand.ipynb #2dcdef51
 _ORIGIN = pd.Timestamp("2000-01-01")
@@ -404,16 +310,6 @@ class MovingAverage(_PanelForecaster):
                              UPPER_COL: point + state["hi"]})
 
 # %% ../../nbs/forecast/20_demand.ipynb #e7762337
-def _limit_threads():
-    "One BLAS/OpenMP thread per worker: parallel series, not parallel algebra."
-    try:
-        from threadpoolctl import threadpool_limits
-        return threadpool_limits(1)
-    except ImportError:  # pragma: no cover
-        import contextlib
-        return contextlib.nullcontext()
-
-
 def _fit_arima_series(params: dict, frame: pd.DataFrame, calendar) -> tuple:
     "Fit the regression-with-ARIMA-errors model of one series (in a worker process)."
     from pmdarima import auto_arima
@@ -442,7 +338,7 @@ def _fit_arima_series(params: dict, frame: pd.DataFrame, calendar) -> tuple:
         ridge[0, 0] = 0.0
         beta = np.linalg.solve(A.T @ A + ridge, A.T @ target)
         residual = (target - A @ beta)[-params["arima_window"]:]
-        with warnings.catch_warnings(), _limit_threads():
+        with warnings.catch_warnings(), limit_threads():
             warnings.simplefilter("ignore")
             arima = auto_arima(residual, seasonal=False, stepwise=True, start_p=1, start_q=1,
                                max_p=params["max_p"], max_q=params["max_q"], max_d=params["max_d"],
@@ -493,7 +389,7 @@ class DemandForecaster(_PanelForecaster):
         params = self.get_params()
         n_jobs = self.n_jobs if self.n_jobs is not None else get_settings().n_jobs
         if n_jobs == 1 or len(frames) < _MIN_PARALLEL_SERIES:
-            with _limit_threads():
+            with limit_threads():
                 return [_fit_arima_series(params, f, calendar)
                         for f in progress(frames, desc="fit arima")]
         tasks = (delayed(_fit_arima_series)(params, f, calendar) for f in frames)

@@ -15,8 +15,8 @@ import pandas as pd
 
 from ..core import (CATEGORY_COL, DATE_COL, ITEM_COL, PRICE_COL, PROMO_COL,
                                    STORE_COL, UNITS_COL, VALID_FROM_COL, ConfigError, DataError,
-                                   SchemaError, progress)
-from .demand import (EVENT_NAME_COL, FORECAST_COL, _limit_threads,
+                                   SchemaError, limit_threads, progress)
+from .demand import (EVENT_NAME_COL, FORECAST_COL, 
                                        complete_series, fourier_terms)
 
 # %% ../../nbs/forecast/22_pricing.ipynb #7394df12
@@ -134,7 +134,7 @@ def estimate_elasticities(
     keys = [ITEM_COL] if level == "item" else [STORE_COL, ITEM_COL]
     rows = []
     groups = panel.groupby(keys, sort=True)
-    with _limit_threads():  # small regressions: threads only add overhead
+    with limit_threads():  # small regressions: threads only add overhead
         for key, frame in progress(groups, total=groups.ngroups, desc="elasticities"):
             key = key if isinstance(key, tuple) else (key,)
             rows.append({**dict(zip(keys, key)),

@@ -52,7 +52,8 @@ def run_demo(quick: bool = False) -> dict:
     for folder in ("data", "runs", "artifacts"):
         summary[f"{folder}_dir"] = str(workspace.path(folder))
     pipeline_file = project_templates().parent / "pipeline.yaml"
-    result = run_pipeline(pipeline_file, quick=quick, shared_kernel=quick)
+    data = "synthetic:quick" if quick else "synthetic:full"  # embedded defaults: a synthetic world
+    result = run_pipeline(pipeline_file, quick=quick, shared_kernel=quick, data=data)
     summary["pipeline_run"] = f"{result.run_id} ({result.status})"
     summary["steps"] = ", ".join(f"{n} {s:.0f}s" for n, s in zip(result.steps.name,
                                                                    result.steps.seconds))
@@ -66,9 +67,9 @@ def run_demo(quick: bool = False) -> dict:
     summary["executed notebooks"] = str(result.run_dir)
     summary["triton repository"] = str(workspace.path("artifacts", "triton"))
     summary["mlflow ui"] = f"mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}"
-    summary["registry"] = "rwb registry ls"
+    summary["registry"] = "rwb registry ls; rwb registry lineage recommender champion"
     summary["serve"] = "rwb serve --model recommender"
-    summary["dashboards"] = "jupyter lab nbs/53_drift_dashboard.ipynb nbs/07_eda.ipynb"
+    summary["dashboards"] = "jupyter lab nbs/monitor/54_dashboard.ipynb nbs/data/07_eda.ipynb"
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary
 

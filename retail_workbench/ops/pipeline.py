@@ -18,9 +18,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..core import (ConfigError, WorkbenchError, get_logger, get_settings,
-                                   get_workspace, progress)
-from .tracking import DEFAULT_EXPERIMENT, get_experiment_id
+from ..core import (CANONICAL_TABLES, ConfigError, DataError, WorkbenchError,
+                                   get_logger, get_workspace, progress)
+from ..data.datasets import resolve_source
+from ..data.store import SnapshotStore
+from ..data.verify import RULES, verify
+from .families import family_inputs, get_family
+from .tracking import (DEFAULT_EXPERIMENT, flat_params, get_experiment_id,
+                                           numeric_metrics, training_run)
 
 # %% ../../nbs/ops/45_pipeline.ipynb #ddcf7bd9
 def project_templates() -> Path:
@@ -97,7 +102,11 @@ def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 def _format(value, context: dict):
+    "`value` with `{name}` placeholders filled from `context` (a lone placeholder keeps its type)."
     if isinstance(value, str):
+        whole = value.strip()
+        if whole.startswith("{") and whole.endswith("}") and whole[1:-1] in context:
+            return context[whole[1:-1]]
         try:
             return value.format(**context)
         except (KeyError, IndexError, ValueError):
@@ -108,17 +117,11 @@ def _format(value, context: dict):
         return {k: _format(v, context) for k, v in value.items()}
     return value
 
-def _snapshot_paths() -> dict:
-    "`<table>_snapshot`: the data file of each table's latest snapshot in the store."
-    heads = get_workspace().root / "data" / "store" / "heads"
-    if not heads.exists():
-        return {}
-    paths = {}
-    for head in heads.iterdir():
-        data = heads.parent / "snapshots" / head.read_text().strip() / "data.parquet"
-        if data.exists():
-            paths[f"{head.name}_snapshot"] = str(data)
-    return paths
+def _snapshot_paths(snapshots: dict) -> dict:
+    "`<table>_snapshot`: the data file of each snapshot the run has so far."
+    store = SnapshotStore()
+    return {f"{table}_snapshot": str(store.get(snap_id).path / "data.parquet")
+            for table, snap_id in snapshots.items()}
 
 def _step_parameters(step: Step, quick: bool, context: dict) -> dict:
     parameters = {**step.parameters, **(step.quick if quick else {})}
@@ -158,13 +161,13 @@ def _error_summary(exc: Exception) -> str:
     value = getattr(exc, "evalue", str(exc))
     return f"{name}: {value}".strip()[:500]
 
-class _SharedKernel:
-    "One kernel that runs every step in turn (faster: imports happen once; steps share memory)."
-    def __init__(self, kernel_name: str, cwd: Path):
+class _Kernel:
+    "A kernel that runs step notebooks; its environment is set per step, never the caller's."
+    def __init__(self, kernel_name: str, cwd: Path, env: dict | None = None):
         from jupyter_client.manager import KernelManager
         self.kernel_name = kernel_name
         self.km = KernelManager(kernel_name=kernel_name)
-        self.km.start_kernel(cwd=str(cwd))
+        self.km.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
 
     def execute(self, template: Path, output: str, parameters: dict, env: dict):
         import nbformat
@@ -188,12 +191,12 @@ class _SharedKernel:
 def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
               kernel: _SharedKernel | None = None) -> dict:
     "Execute one step with papermill, tracked as a child MLflow run."
-    import papermill
-    from mlflow.entities import Metric, Param, RunTag
-    from retail_workbench.ops.tracking import _flat_params, _numeric_metrics
+    from mlflow.entities import Metric, Param
     run_dir = Path(state["run_dir"])
+    snapshots = state.setdefault("snapshots", {})
     context = {"run_dir": str(run_dir), "run_id": state["run_id"],
-               "workspace": str(get_workspace().root), **_snapshot_paths()}
+               "workspace": str(get_workspace().root), "data": state.get("data", "store"),
+               "snapshots": dict(snapshots), **_snapshot_paths(snapshots)}
     parameters = _step_parameters(step, quick, context)
     child = client.create_run(state["experiment_id"], run_name=step.name, tags={
         "mlflow.parentRunId": state["mlflow_run_id"], "pipeline_run_id": state["run_id"],
@@ -202,37 +205,30 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
     record.update(status="running", mlflow_run_id=child.info.run_id, error="",
                   notebook=str(run_dir / f"{step.name}.ipynb"))
     _save_state(run_dir, state)
-    params = [Param(k, v) for k, v in _flat_params(parameters).items()]
+    params = [Param(k, v) for k, v in flat_params(parameters).items()]
     client.log_batch(child.info.run_id, params=params)
     started = time.time()
-    previous_env = {k: os.environ.get(k)
-                    for k in ("RWB_PIPELINE_RUN_ID", "RWB_PARENT_RUN_ID", "RWB_HOME")}
-    os.environ["RWB_PIPELINE_RUN_ID"] = state["run_id"]
-    os.environ["RWB_PARENT_RUN_ID"] = child.info.run_id
-    # steps run with the run folder as working directory: pin the workspace by absolute path
-    os.environ["RWB_HOME"] = context["workspace"]
+    # the step's kernel runs in the run folder: the workspace is pinned by absolute path
+    env = {"RWB_PIPELINE_RUN_ID": state["run_id"], "RWB_PARENT_RUN_ID": child.info.run_id,
+           "RWB_HOME": context["workspace"]}
     error = None
+    own_kernel = kernel is None
     try:
-        if kernel is not None:
-            kernel.execute(step.template, record["notebook"], parameters,
-                           {k: os.environ[k] for k in previous_env})
-        else:
-            papermill.execute_notebook(str(step.template), record["notebook"],
-                                       parameters=parameters, kernel_name=spec.kernel,
-                                       cwd=str(run_dir), progress_bar=False, log_output=False)
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
+        if own_kernel:
+            kernel = _Kernel(spec.kernel, run_dir, env)
+        kernel.execute(step.template, record["notebook"], parameters, env)
+    except Exception as exc:  # nbclient raises CellExecutionError with the cell's error
         error = exc
     finally:
-        for key, value in previous_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if own_kernel and kernel is not None:
+            kernel.close()
     record["seconds"] = round(time.time() - started, 2)
     metrics = _collect_metrics(run_dir, step.name, started) if error is None else {}
     now = int(time.time() * 1000)
     client.log_batch(child.info.run_id, metrics=[
-        Metric(k, v, now, 0) for k, v in _numeric_metrics(metrics).items()][:1000])
+        Metric(k, v, now, 0) for k, v in numeric_metrics(metrics).items()][:1000])
+    if isinstance(metrics.get("snapshots"), dict):  # what the step wrote, for the next steps
+        snapshots.update(metrics["snapshots"])
     if Path(record["notebook"]).exists():  # on the step's run and the training runs inside it
         inner = client.search_runs([state["experiment_id"]],
                                    f"tags.mlflow.parentRunId = '{child.info.run_id}'")
@@ -276,7 +272,7 @@ def _execute(state: dict, spec: PipelineSpec, raise_on_failure: bool) -> Pipelin
     bar = progress(todo, desc=f"pipeline {state['run_id']}", unit="step")
     kernel = None
     if state.get("shared_kernel") and todo:
-        kernel = _SharedKernel(spec.kernel, Path(state["run_dir"]))
+        kernel = _Kernel(spec.kernel, Path(state["run_dir"]))
     try:
         return _execute_steps(client, state, spec, bar, kernel, raise_on_failure)
     finally:
@@ -313,6 +309,7 @@ def run_pipeline(
     run_id: str | None = None,                  # run id (default: timestamp + random suffix)
     raise_on_failure: bool = True,              # raise PipelineError when a step fails
     shared_kernel: bool = False,                # one kernel for all steps (faster, less isolated)
+    data: str = "store",                        # the data source, `{data}` in step parameters
 ) -> PipelineResult:
     "Run every step of the pipeline in order into `workspace/runs/<run-id>/`."
     from mlflow.tracking import MlflowClient
@@ -323,7 +320,7 @@ def run_pipeline(
     parent = MlflowClient().create_run(experiment_id, run_name=f"pipeline {run_id}", tags={
         "pipeline_run_id": run_id, "pipeline": parsed.name, "quick": str(quick)})
     state = {"run_id": run_id, "run_dir": str(run_dir), "spec": parsed.source, "quick": quick,
-             "shared_kernel": shared_kernel,
+             "shared_kernel": shared_kernel, "data": data, "snapshots": {},
              "experiment_id": experiment_id, "mlflow_run_id": parent.info.run_id,
              "status": "pending", "steps": {s.name: {"status": "pending"} for s in parsed.steps}}
     if isinstance(spec, dict):
@@ -356,83 +353,103 @@ def resume_pipeline(
 
 # %% ../../nbs/ops/45_pipeline.ipynb #9fd62714
 def ingest_step(
-    quick: bool = False,  # small synthetic world
-    seed: int = 0,        # world seed
+    data: str = "store",     # "store", a file or URI (with data_format), or "synthetic:quick"/"synthetic:full"
+    data_format: str = "",   # loader format of a file source, e.g. "online_retail"
+    seed: int = 0,           # synthetic world seed
 ) -> dict:
-    "Make sure the store holds the canonical tables; returns their snapshot ids and rows."
-    from retail_workbench.ops.tuning import ensure_world
-    snapshots = ensure_world(quick=quick, seed=seed)
-    return {f"{t}_rows": s.rows for t, s in snapshots.items()} | {
-        "snapshots": {t: s.id for t, s in snapshots.items()}}
+    "Put the canonical tables of `data` into the store; returns their snapshot ids and rows."
+    store = SnapshotStore()
+    if data == "store":
+        snaps = {t: store.latest(t) for t in store.tables() if t in CANONICAL_TABLES}
+        if not snaps:
+            raise DataError(f"the store at {store.root} holds no canonical table.",
+                            hint="Ingest your data first (`rwb ingest FILE --format FORMAT`), or "
+                                 "run on a synthetic world by name (`--data synthetic:quick`).")
+    else:
+        found = resolve_source(data, optional=tuple(CANONICAL_TABLES), format=data_format or None,
+                               store=store, seed=seed, write=True, head=True)
+        snaps = found.snapshots
+    return {f"{t}_rows": s.rows for t, s in snaps.items()} | {
+        "snapshots": {t: s.id for t, s in snaps.items()}}
 
 def validate_step(
-    tables=("catalog", "customers", "interactions", "sales"),  # tables to verify
+    snapshots: dict | None = None,  # table -> snapshot id (default: the latest of `data`)
+    data: str = "store",            # where to start when no snapshots are given
 ) -> dict:
-    "Verify the latest snapshot of each table; quarantine failing rows and store the clean rows."
-    from retail_workbench.data.store import SnapshotStore
-    from retail_workbench.data.verify import verify
+    "Verify each snapshot; quarantine failing rows, store the clean rows; returns the new ids."
     store = SnapshotStore()
-    report = {}
-    catalog = store.read_latest("catalog")
-    for table in tables:
-        snapshot = store.latest(table)
-        frame = store.read(snapshot.id)
-        reference = {"catalog": catalog} if table in ("interactions", "sales") else None
-        result = verify(frame, table, reference=reference, source=snapshot.id)
+    if not snapshots:
+        snapshots = ingest_step(data)["snapshots"]
+    catalog = store.read(snapshots["catalog"]) if "catalog" in snapshots else None
+    report, clean_ids = {}, dict(snapshots)
+    for table, snap_id in snapshots.items():
+        if table not in RULES:
+            continue
+        snapshot = store.get(snap_id)
+        reference = ({"catalog": catalog} if catalog is not None and
+                     table in ("interactions", "sales") else None)
+        result = verify(store.read(snapshot.id), table, reference=reference, source=snapshot.id)
         if result.rows_quarantined:
-            store.write(result.clean, table=table, source=f"validated {snapshot.id}",
-                        parent=snapshot.id)
             quarantine = get_workspace().path("data", "quarantine") / f"{snapshot.id}.parquet"
             result.quarantine.astype(str).to_parquet(quarantine)
+        if result.rows_clean == 0:
+            raise DataError(f"validation kept none of the {snapshot.rows} rows of {table} "
+                            f"({snapshot.id}); the quarantine with the reasons is {quarantine}.",
+                            hint="Fix the source or its rules; nothing was stored as clean.")
+        if result.rows_quarantined:
+            clean = store.write(result.clean, table=table, source=f"validated {snapshot.id}",
+                                parent=snapshot.id)
+            clean_ids[table] = clean.id
         report[f"{table}_quarantined"] = result.rows_quarantined
         report[f"{table}_clean"] = result.rows_clean
-    return report
+    return report | {"snapshots": clean_ids}
 
 # %% ../../nbs/ops/45_pipeline.ipynb #2e450f2e
 def train_register_step(
-    family: str,                 # model family ('recommender', 'forecaster')
-    params: dict | None = None,  # hyperparameters over the defaults (and tuned ones)
-    quick: bool = False,         # the family's quick parameters
-    use_tuned: bool = True,      # start from the parameters a tuning study saved
+    family: str,                   # model family ('recommender', 'forecaster')
+    snapshots: dict | None = None, # table -> snapshot id to train on (default: the latest in `data`)
+    data: str = "store",           # where to read when no snapshots are given
+    params: dict | None = None,    # hyperparameters over the defaults (and tuned ones)
+    quick: bool = False,           # the family's quick parameters
+    use_tuned: bool = True,        # start from the parameters a tuning study saved
 ) -> dict:
     "Fit, evaluate, log, register and gate one model family; returns metrics and the decision."
     from retail_workbench.ops.registry import promotion_gate, register_version
-    from retail_workbench.data.store import SnapshotStore
-    from retail_workbench.ops.tracking import training_run
-    from retail_workbench.ops.tuning import get_family, load_best_params
+    from retail_workbench.ops.tuning import load_best_params
     spec = get_family(family)
     store = SnapshotStore()
-    snapshots = {t: store.latest(t) for t in spec.tables}
-    data = spec.split(snapshots, quick)
+    wanted = {t: i for t, i in (snapshots or {}).items() if t in (*spec.tables, *spec.optional)}
+    inputs = family_inputs(spec, wanted or data, store=store)
+    used = list(inputs.snapshots.values())
+    split = spec.split(inputs.tables, quick)
     params = {**spec.defaults, **(spec.quick if quick else {}),
               **(load_best_params(family) if use_tuned else {}), **(params or {})}
-    evaluation = store.write(data["test"], table=f"{family}_eval",
-                             source=f"held-out period of {[s.id for s in snapshots.values()]}")
-    catalog = snapshots.get("catalog")
+    evaluation = store.write(split["test"], table=f"{family}_eval", head=False,
+                             source=f"held-out period of {[s.id for s in used]}")
     metric = spec.gate.metric
-    with training_run(family, params=params, snapshots=list(snapshots.values()),
-                      catalog_version=catalog.id if catalog else None) as run:
+    with training_run(family, params=params, snapshots=used) as run:
         run.log_snapshot(evaluation, context="evaluation")
-        model = spec.fit(params, data["train_full"], data["context"])
-        metrics = spec.evaluate(model, data["train_full"], data["test"], data["context"])
+        model = spec.fit(params, split["train_full"], split["context"])
+        metrics = spec.evaluate(model, split["train_full"], split["test"], split["context"])
         run.log_metrics(metrics)
-        onnx_model = spec.to_onnx(model, data["context"]) if spec.to_onnx else None
+        onnx_model = spec.to_onnx(model, split["context"]) if spec.to_onnx else None
         model_uri = run.log_model(model=model if onnx_model is None else None,
                                   onnx_model=onnx_model)
     key = f"{os.environ.get('RWB_PIPELINE_RUN_ID') or run.run_id}/{family}"
+    lineage_tags = {f"snapshot.{s.table}": s.id for s in used}
     version = register_version(model_uri, family, source_key=key, tags={
         metric: metrics[metric], "eval_snapshot": evaluation.id,
-        "snapshots": ",".join(s.id for s in snapshots.values())})
+        "snapshots": ",".join(s.id for s in used), **lineage_tags})
 
     def score(uri: str) -> float:
-        return spec.evaluate_uri(uri, data["train_full"], data["test"], data["context"])[metric]
+        return spec.evaluate_uri(uri, split["train_full"], split["test"], split["context"])[metric]
 
     decision = promotion_gate(family, score, spec.gate, challenger=version,
                               eval_snapshot=evaluation.id)
     return {**metrics, "version": int(version), "promoted": decision.promote,
             "reason": decision.reason, "champion_score": decision.champion_score,
             "challenger_score": decision.challenger_score, "eval_snapshot": evaluation.id,
-            "mlflow_run_id": run.run_id}
+            "mlflow_run_id": run.run_id, "trained_on": {s.table: s.id for s in used}}
 
 # %% ../../nbs/ops/45_pipeline.ipynb #196002d4
 def export_step(

@@ -210,8 +210,8 @@ def resolve_onnx(
         return "", path
     import mlflow
     from mlflow.exceptions import MlflowException
-    from retail_workbench.ops.registry import _client
-    client = _client()
+    from retail_workbench.ops.registry import registry_client
+    client = registry_client()
     uri = ref if ref.startswith("models:/") else f"models:/{ref}"
     body = uri[len("models:/"):]
     try:

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_EVENT_WEIGHTS', 'LOSSES', 'PopularityRecommender', 'ItemKNNRecommender', 'RandomRecommender',
-           'fold_in_matrices', 'LightFMRecommender', 'recommender_tables', 'load_recommender_data', 'evaluate_models',
-           'metrics_by_k', 'evaluate_cold_start', 'with_titles']
+           'fold_in_matrices', 'LightFMRecommender', 'recommender_tables', 'evaluate_models', 'metrics_by_k',
+           'evaluate_cold_start', 'with_titles']
 
 # %% ../../nbs/recsys/10_recommend.ipynb #2d8ec924
 import re
@@ -621,37 +621,6 @@ def recommender_tables(
     return {"interactions": interactions.reset_index(drop=True), "catalog": catalog,
             "customers": tables.get("customers")}
 
-def load_recommender_data(
-    data: str = "synthetic",        # "synthetic", a snapshot id, or a file path
-    data_format: str = "online_retail",  # loader format of a file path
-    n_users: int = 2000,            # synthetic world: customers
-    n_items: int = 300,             # synthetic world: products
-    n_days: int = 180,              # synthetic world: days of history
-    seed: int = 0,                  # synthetic world and user sampling seed
-    sample_users: int = 0,          # keep this many random users (0: all)
-) -> dict:
-    "interactions, catalog and customers from the synthetic world, a snapshot or a file."
-    if data == "synthetic":
-        from retail_workbench.data.synth import make_world
-        tables = make_world(n_users=n_users, n_items=n_items, n_days=n_days, seed=seed).tables
-    elif re.fullmatch(r"[a-z_]+-[0-9a-f]{4,64}", str(data)) and not Path(data).exists():
-        from retail_workbench.data.store import SnapshotStore
-        store = SnapshotStore()
-        tables = {"interactions": store.read(data)}
-        for name in ("catalog", "customers"):   # the current heads of the side tables
-            if name in store.tables():
-                tables[name] = store.read_latest(name)
-    else:
-        from retail_workbench.data.loaders import load
-        tables = load(data, data_format)
-    tables = recommender_tables(tables)
-    if sample_users:
-        users = pd.unique(tables["interactions"][USER_COL])
-        rng = np.random.default_rng(seed)
-        chosen = rng.choice(users, size=min(sample_users, len(users)), replace=False)
-        tables["interactions"] = tables["interactions"][
-            tables["interactions"][USER_COL].isin(chosen)].reset_index(drop=True)
-    return tables
 
 # %% ../../nbs/recsys/10_recommend.ipynb #066cb8b4
 def evaluate_models(
@@ -683,16 +652,15 @@ def metrics_by_k(
     ks=(1, 3, 5, 10, 20),      # cut-offs
 ) -> pd.DataFrame:
     "Long frame model, k, precision, recall on the test users seen in training."
-    from retail_workbench.recsys.metrics import rank_lists, _precision, _recall
+    from retail_workbench.recsys.metrics import precision_at_k, recall_at_k
     warm = test[test[USER_COL].isin(pd.unique(train[USER_COL]))]
     users = pd.unique(warm[USER_COL])
     rows = []
     for name, model in models.items():
         recs = model.recommend(users, k=max(ks))
         for k in ks:
-            lists = rank_lists(warm, recs, k)
-            rows.append({"model": name, "k": k, "precision": _precision(lists),
-                         "recall": _recall(lists)})
+            rows.append({"model": name, "k": k, "precision": precision_at_k(warm, recs, k),
+                         "recall": recall_at_k(warm, recs, k)})
     return pd.DataFrame(rows)
 
 # %% ../../nbs/recsys/10_recommend.ipynb #e64601e9

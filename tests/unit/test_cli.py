@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,28 @@ def test_demo_runs_and_says_what_it_did(tmp_path, monkeypatch):
     workspace = tmp_path / "workspace"
     assert (workspace / "runs").is_dir() and (workspace / "data" / "store").is_dir()
     assert not list((workspace / "runs").glob("*/workspace")), "a step used its own workspace"
+    # lineage: each registered model points, through MLflow, at snapshot folders that exist and
+    # whose rows re-hash to their ids; its training inputs are exactly what the validate step wrote
+    import json
+    from retail_workbench.data.store import SnapshotStore, content_sha256, snapshot_id
+    from retail_workbench.ops.registry import lineage
+    monkeypatch.setenv("RWB_HOME", str(workspace))
+    run_dir = next((workspace / "runs").glob("*/validate.metrics.json")).parent
+    validated = json.loads((run_dir / "validate.metrics.json").read_text())["snapshots"]
+    for family, tables in (("recommender", {"interactions", "catalog", "customers"}),
+                           ("forecaster", {"sales"})):
+        trail = lineage(family, "champion")
+        training = trail[trail["context"] == "training"]
+        assert dict(zip(training["table"], training["snapshot_id"])) == {
+            t: validated[t] for t in tables}
+        assert set(trail["context"]) == {"training", "evaluation"}
+        assert trail["exists"].all() and trail["rehash_ok"].all(), trail
+        for table, snap_id, path in trail[["table", "snapshot_id", "path"]].values:
+            stored = SnapshotStore().read(snap_id)
+            assert snapshot_id(table, content_sha256(stored)) == snap_id
+            assert Path(path) == SnapshotStore().get(snap_id).path
+    shown = subprocess.run([RWB, "registry", "lineage", "recommender", "champion"],
+                           capture_output=True, text=True, cwd=tmp_path,
+                           env={**os.environ, "RWB_HOME": str(workspace)})
+    assert shown.returncode == 0, shown.stderr
+    assert validated["interactions"] in shown.stdout

@@ -7,7 +7,8 @@ from retail_workbench.core import (DATE_COL, ITEM_COL, NotFittedError, PRICE_COL
                                    SchemaError, STORE_COL, UNITS_COL, DataError)
 from retail_workbench.forecast.demand import (FORECAST_COL, LOWER_COL, MODEL_COL, UPPER_COL,
                                        DemandForecaster, MovingAverage, SeasonalNaive,
-                                       aggregate_forecasts, complete_series, sales_from_lines)
+                                       aggregate_forecasts, complete_series)
+from retail_workbench.data.datasets import sales_from_lines
 
 
 def simulated(n_days=300, items=(1,), elasticity=-2.0, promo_lift=1.5, seed=0, store=1):

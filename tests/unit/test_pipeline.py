@@ -106,9 +106,9 @@ def test_killed_pipeline_resumes_to_the_same_registry_state(tmp_path, monkeypatc
 @pytest.mark.slow
 def test_second_training_on_the_same_data_is_not_promoted(workspace_home):
     from retail_workbench.ops.pipeline import ingest_step, train_register_step
-    ingest_step(quick=True)
-    first = train_register_step("recommender", quick=True)
-    second = train_register_step("recommender", quick=True)
+    snapshots = ingest_step("synthetic:quick")["snapshots"]
+    first = train_register_step("recommender", snapshots, quick=True)
+    second = train_register_step("recommender", snapshots, quick=True)
     assert first["promoted"] and not second["promoted"]
     assert second["challenger_score"] == pytest.approx(second["champion_score"])
     assert second["eval_snapshot"] == first["eval_snapshot"]

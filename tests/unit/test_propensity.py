@@ -3,10 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retail_workbench.core import ConfigError, DataError, SchemaError, SourceNotFoundError
+from retail_workbench.core import ConfigError, DataError, SchemaError
+from retail_workbench.data.datasets import load_sessions
 from retail_workbench.customers.propensity import (
     TARGET_COL, OnnxPropensityScorer, choose_threshold, evaluate_propensity, expected_cost,
-    find_data_file, fit_and_score, gain_table, load_sessions, make_propensity_pipeline,
+    fit_and_score, gain_table, make_propensity_pipeline,
     onnx_parity, propensity_to_onnx, session_frame, split_by_month, split_random,
 )
 
@@ -26,16 +27,6 @@ def test_session_frame_types_and_errors(sessions):
     bad.loc[bad.index[:2], "PageValues"] = "n/a"
     with pytest.raises(DataError, match="'PageValues' has 2 missing or non-numeric"):
         session_frame(bad)
-
-
-def test_find_data_file_and_load(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)   # the shipped fixture is still found via the project root
-    assert find_data_file("tests/fixtures/online_shoppers/online_shoppers_sample.parquet").is_file()
-    with pytest.raises(SourceNotFoundError, match="missing.csv"):
-        find_data_file("missing.csv")
-    pd.DataFrame({"a": [1]}).to_csv(tmp_path / "s.csv", index=False)
-    with pytest.raises(SchemaError, match="no outcome column 'Revenue'"):
-        load_sessions(tmp_path / "s.csv")
 
 
 def test_splits(sessions):

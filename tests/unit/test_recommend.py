@@ -9,7 +9,8 @@ from sklearn.base import clone
 from retail_workbench.core import ConfigError, DataError, NotFittedError, UnknownIdError
 from retail_workbench.recsys.recommend import (ItemKNNRecommender, LightFMRecommender,
                                         PopularityRecommender, RandomRecommender,
-                                        evaluate_models, load_recommender_data)
+                                        evaluate_models, recommender_tables)
+from retail_workbench.data.datasets import resolve_source
 from retail_workbench.recsys.metrics import evaluate
 from retail_workbench.recsys.split import chronological_split, cold_user_split
 from retail_workbench.data.synth import make_world
@@ -170,21 +171,28 @@ def test_baselines_share_the_interface(split):
     assert item not in set(similar.similar_item_id) and similar.score.is_monotonic_decreasing
 
 
-def test_load_recommender_data_from_the_online_retail_fixture():
+def test_recommender_tables_from_the_online_retail_fixture():
     from pathlib import Path
     fixture = Path(__file__).parents[1] / "fixtures" / "online_retail" / "online_retail_sample.csv"
-    tables = load_recommender_data(str(fixture), "online_retail")
+    source = resolve_source(str(fixture), tables=("interactions",), optional=("customers",),
+                            format="online_retail")
+    tables = recommender_tables(source.tables)
     interactions = tables["interactions"]
     assert interactions.user_id.notna().all()
     assert not interactions.item_id.isin(["POST", "DOT", "M"]).any()
     assert set(tables["catalog"].item_id) >= set(interactions.item_id)
 
 
-def test_load_recommender_data_from_a_snapshot(world):
+def test_recommender_tables_from_snapshot_ids(world):
+    "Side tables come from the ids given, never from whatever is latest in the store."
     from retail_workbench.data.store import SnapshotStore
     store = SnapshotStore()
     snap = store.write(world.interactions.head(500), table="interactions", source="synthetic")
-    store.write(world.catalog, table="catalog", source="synthetic")
-    tables = load_recommender_data(snap.id)
+    old_catalog = store.write(world.catalog, table="catalog", source="synthetic")
+    store.write(world.catalog.head(5), table="catalog", source="a later ingest")  # now latest
+    source = resolve_source({"interactions": snap.id, "catalog": old_catalog.id},
+                            tables=("interactions",), optional=("catalog", "customers"))
+    tables = recommender_tables(source.tables)
     assert len(tables["interactions"]) == 500
-    assert tables["catalog"] is not None and tables["customers"] is None
+    assert len(tables["catalog"]) == len(world.catalog) and tables["customers"] is None
+    assert source.snapshot_ids == {"interactions": snap.id, "catalog": old_catalog.id}

@@ -12,7 +12,8 @@ from lightfm import LightFM
 from lightfm.evaluation import auc_score, precision_at_k
 
 from retail_workbench.recsys.recommend import (LightFMRecommender, PopularityRecommender,
-                                        evaluate_models, load_recommender_data)
+                                        evaluate_models, recommender_tables)
+from retail_workbench.data.datasets import resolve_source
 from retail_workbench.recsys.metrics import auc, evaluate
 from retail_workbench.recsys.metrics import precision_at_k as our_precision
 from retail_workbench.recsys.split import chronological_split
@@ -25,8 +26,10 @@ pytestmark = pytest.mark.slow
 def retail(shared_data_module):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RWB_PROGRESS", "0")
-        tables = load_recommender_data(str(shared_data_module / "online_retail.parquet"),
-                                       "online_retail")
+        source = resolve_source(str(shared_data_module / "online_retail.parquet"),
+                                tables=("interactions",), optional=("catalog", "customers"),
+                                format="online_retail")
+        tables = recommender_tables(source.tables)
         train, test = chronological_split(tables["interactions"], cut=CUT)
         # LightFM's MovieLens example settings: warp, learning rate 0.05, 10 epochs, 10 components
         model = LightFMRecommender(loss="warp", learning_rate=0.05, epochs=10, no_components=10,

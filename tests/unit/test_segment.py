@@ -6,10 +6,11 @@ from sklearn.metrics import adjusted_rand_score
 
 from retail_workbench.core import ConfigError, DataError, NotFittedError, SchemaError
 from retail_workbench.customers.segment import (
-    BEHAVIOUR_FEATURES, CustomerSegmenter, choose_k, customer_features,
-    customer_features_from_source, name_segments, order_lines_from_cdnow,
-    order_lines_from_interactions, segment_stability,
+    BEHAVIOUR_FEATURES, CustomerSegmenter, choose_k, customer_features, name_segments,
+    segment_stability,
 )
+from retail_workbench.data.datasets import (example_order_lines, order_lines_from_cdnow,
+                                            order_lines_from_interactions)
 
 CDNOW = "tests/fixtures/segment_customers/cdnow_customers.parquet"
 RETAIL = "tests/fixtures/segment_customers/online_retail_customers.parquet"
@@ -46,11 +47,12 @@ def test_rfm_by_hand():
 
 
 def test_cdnow_and_online_retail_sources():
-    cdnow, truth = customer_features_from_source("cdnow", CDNOW)
+    lines, _, truth = example_order_lines("cdnow", CDNOW)
+    cdnow = customer_features(lines)
     assert truth is None and len(cdnow) == 2000
     raw = pd.read_parquet(CDNOW)
     assert cdnow["monetary"].sum() == pytest.approx(raw["dollar_value"].sum())
-    retail, _ = customer_features_from_source("online_retail", RETAIL)
+    retail = customer_features(example_order_lines("online_retail", RETAIL)[0])
     assert 330 < len(retail) <= 350 and (retail["return_rate"] > 0).any()
     with pytest.raises(DataError, match="yyyymmdd"):
         order_lines_from_cdnow(raw.assign(date="Jan 1997"))
@@ -76,7 +78,9 @@ def test_names_are_readable_and_unique():
 
 @pytest.mark.slow
 def test_recovers_synthetic_segments_and_assigns_new_customers():
-    features, truth = customer_features_from_source("synthetic", n_users=1000, seed=3)
+    lines, interactions, truth = example_order_lines("synthetic", n_users=1000, seed=3)
+    features = customer_features(lines, interactions)
+    truth = truth.reindex(features.index)
     segmenter = CustomerSegmenter(n_clusters=5, features=BEHAVIOUR_FEATURES,
                                   random_state=0).fit(features)
     assert adjusted_rand_score(truth, segmenter.labels_) > 0.35

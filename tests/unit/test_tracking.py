@@ -46,8 +46,11 @@ def test_training_run_records_data_code_params_metrics_and_model(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), notebook)
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    snapshots = [dict(id="interactions-aaaa", table="interactions", rows=10),
-                 dict(id="catalog-bbbb", table="catalog", rows=3)]
+    import pandas as pd
+    from retail_workbench.data.store import SnapshotStore
+    store = SnapshotStore()
+    snapshots = [store.write(pd.DataFrame({"user_id": [1], "item_id": [2]}), "interactions"),
+                 store.write(pd.DataFrame({"item_id": [2], "price": [1.0]}), "catalog")]
     with training_run("unit", params={"k": 10, "opt": {"lr": 0.1}}, snapshots=snapshots) as run:
         run.log_metrics({"ndcg_at_10": 0.25, "nested": {"x": 2}, "flag": True})
         run.log_figure(fig, "curve")
@@ -57,10 +60,10 @@ def test_training_run_records_data_code_params_metrics_and_model(tmp_path):
     assert recorded.info.status == "FINISHED"
     assert recorded.data.params == {"k": "10", "opt.lr": "0.1"}
     assert recorded.data.metrics == {"ndcg_at_10": 0.25, "nested.x": 2.0}
-    assert recorded.data.tags["catalog_version"] == "catalog-bbbb"
+    assert recorded.data.tags["catalog_version"] == snapshots[1].id
     assert recorded.data.tags["family"] == "unit"
     digests = {d.dataset.name: d.dataset.digest for d in recorded.inputs.dataset_inputs}
-    assert digests == {"interactions": "interactions-aaaa", "catalog": "catalog-bbbb"}
+    assert digests == {"interactions": snapshots[0].id, "catalog": snapshots[1].id}
     paths = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "plots")}
     paths |= {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "notebooks")}
     assert paths == {"plots/curve.png", "notebooks/train.ipynb"}
@@ -70,10 +73,19 @@ def test_training_run_records_data_code_params_metrics_and_model(tmp_path):
     assert float(np.asarray(out["y"]).ravel()[0]) == pytest.approx(5.0)
 
 
-def test_long_snapshot_ids_are_cut_to_mlflow_digest_limit():
-    long_id = "search_impressions-0123456789abcdef"  # the store's longest id: 35 characters
-    assert snapshot_dataset(dict(id=long_id, table="search_impressions")).digest == long_id
-    assert len(snapshot_dataset(dict(id="x" * 50, table="t")).digest) == 36
+def test_snapshot_datasets_point_at_existing_snapshot_folders(tmp_path):
+    import json
+    import pandas as pd
+    from retail_workbench.core import SourceNotFoundError
+    from retail_workbench.data.store import SnapshotStore
+    store = SnapshotStore(tmp_path / "store")
+    snap = store.write(pd.DataFrame({"query": ["tea"], "item_id": [1]}), "search_impressions")
+    dataset = snapshot_dataset(dict(id=snap.id, table=snap.table), store)
+    assert dataset.digest == snap.id and len(snap.id) == 35   # the store's longest kind of id
+    assert Path(json.loads(dataset.source.to_json())["uri"]) == snap.path
+    assert (snap.path / "data.parquet").exists()
+    with pytest.raises(SourceNotFoundError, match="does not exist"):
+        snapshot_dataset(dict(id="interactions-00000000deadbeef", table="interactions"), store)
     with pytest.raises(ConfigError, match="has no id or table"):
         snapshot_dataset(dict(id="x"))
 

@@ -6,11 +6,13 @@ import optuna
 import pandas as pd
 import pytest
 
-from retail_workbench.core import ConfigError
+from retail_workbench.core import ConfigError, DataError
+from retail_workbench.data.datasets import resolve_source
+from retail_workbench.data.store import SnapshotStore
+from retail_workbench.ops.families import FAMILIES, Family, family_inputs, get_family
 from retail_workbench.ops.registry import GateConfig
 from retail_workbench.ops.tracking import get_experiment_id
-from retail_workbench.ops.tuning import (FAMILIES, Family, best_params_path, ensure_world, get_family,
-                                     load_best_params, tune)
+from retail_workbench.ops.tuning import best_params_path, load_best_params, tune
 
 
 def _toy_family(seen: list) -> Family:
@@ -75,11 +77,25 @@ def test_errors():
 
 @pytest.mark.slow
 def test_recommender_validation_is_carved_from_train():
-    snapshots = ensure_world(quick=True)
-    data = get_family("recommender").split(snapshots)
+    tables = family_inputs(get_family("forecaster"), "synthetic:quick").tables
+    tables.update(family_inputs(get_family("recommender"), "synthetic:quick").tables)
+    data = get_family("recommender").split(tables)
     assert data["train"]["ts"].max() <= data["valid"]["ts"].min()
     assert data["train_full"]["ts"].max() <= data["test"]["ts"].min()
     assert len(data["train"]) + len(data["valid"]) == len(data["train_full"])
-    forecaster = get_family("forecaster").split(snapshots)
+    forecaster = get_family("forecaster").split(tables)
     assert forecaster["train_full"]["date"].max() < forecaster["test"]["date"].min()
     assert forecaster["valid"]["date"].min() > forecaster["train"]["date"].max()
+
+
+@pytest.mark.slow
+def test_tuning_reads_only_the_tables_it_is_given(workspace_home):
+    "A workspace with only the user's interactions: no synthetic table is ever put in their place."
+    world = resolve_source("synthetic:quick", tables=("interactions",))
+    mine = SnapshotStore().write(world["interactions"], table="interactions", source="my export")
+    with pytest.raises(DataError, match="table 'sales' is needed"):
+        tune("forecaster", "store", n_trials=1)
+    result = tune("recommender", "store", n_trials=1, quick=True, evaluate_test=False)
+    inputs = mlflow.get_run(result.mlflow_run_id).inputs.dataset_inputs
+    assert [(d.dataset.name, d.dataset.digest) for d in inputs] == [("interactions", mine.id)]
+    assert SnapshotStore().tables() == ["interactions"]
