@@ -189,7 +189,7 @@ class _Kernel:
         self.km.shutdown_kernel(now=True)
 
 def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
-              kernel: _SharedKernel | None = None) -> dict:
+              kernel: _Kernel | None = None) -> dict:
     "Execute one step with papermill, tracked as a child MLflow run."
     from mlflow.entities import Metric, Param
     run_dir = Path(state["run_dir"])
@@ -419,7 +419,7 @@ def train_register_step(
     spec = get_family(family)
     store = SnapshotStore()
     wanted = {t: i for t, i in (snapshots or {}).items() if t in (*spec.tables, *spec.optional)}
-    inputs = family_inputs(spec, wanted or data, store=store)
+    inputs = family_inputs(spec, wanted if snapshots else data, store=store)
     used = list(inputs.snapshots.values())
     split = spec.split(inputs.tables, quick)
     params = {**spec.defaults, **(spec.quick if quick else {}),
