@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SYNTHETIC_SIZES', 'SNAPSHOT_ID', 'ORDER_LINE_SOURCES', 'SESSIONS_SAMPLE', 'find_data_file', 'Resolved',
-           'synthetic_world_size', 'resolve_source', 'sample_users', 'sales_from_lines', 'shared_data_dir',
+           'synthetic_world_size', 'resolve_source', 'sample_by_user', 'sales_from_lines', 'shared_data_dir',
            'example_sales', 'order_lines_from_interactions', 'order_lines_from_cdnow', 'example_order_lines',
            'load_sessions']
 
@@ -201,7 +201,7 @@ def resolve_source(
     return found
 
 # %% ../../nbs/data/08_datasets.ipynb #24a0d7ea
-def sample_users(
+def sample_by_user(
     interactions: pd.DataFrame,  # canonical interactions
     n: int,                      # users to keep (0: all)
     seed: int = 0,               # sampling seed
