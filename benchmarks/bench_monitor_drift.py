@@ -22,7 +22,8 @@ from _common import PeakMemory, record
 
 os.environ.setdefault("RWB_PROGRESS", "0")
 
-from retail_workbench.monitor.drift import DRIFT_METHODS, column_kind, data_drift  # noqa: E402
+from retail_workbench.data.eda import column_kind  # noqa: E402
+from retail_workbench.monitor.drift import DRIFT_METHODS, MAX_LEVELS, data_drift  # noqa: E402
 
 ROWS = int(os.environ.get("RWB_BENCH_ROWS", 1_000_000))
 
@@ -54,7 +55,7 @@ def make_tables(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
 def every_test(reference: pd.DataFrame, current: pd.DataFrame) -> dict:
     results = {}
     for col in reference.columns:
-        kind = column_kind(reference[col])
+        kind = column_kind(reference[col], MAX_LEVELS)
         ref, cur = reference[col].to_numpy(), current[col].to_numpy()
         names = (["ks", "wasserstein", "psi", "jensenshannon"] if kind == "numeric"
                  else ["chisquare", "jensenshannon", "psi"])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from _common import PeakMemory, record, timed
-from retail_workbench.recsys.metrics import evaluate
+from retail_workbench.recsys.metrics import evaluate_ranking
 
 N_USERS, N_ITEMS, K, N_TRUTH, SAMPLE = 100_000, 10_000, 10, 5, 10_000
 METRICS = ["precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr", "hit_rate_at_k"]
@@ -63,11 +63,11 @@ def main():
     print(f"data: {N_USERS} users, {N_ITEMS} items, {len(recs)} recommendations, "
           f"{len(truth)} held-out rows ({time.perf_counter() - started:.1f} s to generate)")
     with PeakMemory() as memory:
-        vectorised_s, scores = timed(evaluate, truth, recs, k=K, metrics=METRICS, repeat=3)
+        vectorised_s, scores = timed(evaluate_ranking, truth, recs, k=K, metrics=METRICS, repeat=3)
     sample_truth = truth[truth.user_id < SAMPLE]
     sample_recs = recs[recs.user_id < SAMPLE]
     loop_sample_s, loop_scores = timed(loop_metrics, sample_truth, sample_recs, K)
-    check = evaluate(sample_truth, sample_recs, k=K, metrics=METRICS)
+    check = evaluate_ranking(sample_truth, sample_recs, k=K, metrics=METRICS)
     for ours, theirs in zip(["precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10", "mrr",
                              "hit_rate_at_10"], loop_scores):
         assert abs(check[ours] - loop_scores[theirs]) < 1e-9, (ours, check[ours])

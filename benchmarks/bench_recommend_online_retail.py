@@ -15,7 +15,7 @@ from retail_workbench.recsys.recommend import (ItemKNNRecommender, LightFMRecomm
                                         evaluate_cold_start, evaluate_models,
                                         recommender_tables)
 from retail_workbench.data.datasets import resolve_source
-from retail_workbench.recsys.metrics import auc, evaluate
+from retail_workbench.recsys.metrics import auc, evaluate_ranking
 from retail_workbench.recsys.split import chronological_split
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail.parquet"
@@ -62,7 +62,7 @@ def main():
     for name in ("lightfm_hybrid", "lightfm"):
         model = models[name].add_items(new_catalog)
         recs = model.recommend(users, k=len(new_items), items=new_items)
-        unseen[name] = {**evaluate(truth, recs, k=K, metrics=["ndcg_at_k", "recall_at_k"]),
+        unseen[name] = {**evaluate_ranking(truth, recs, k=K, metrics=["ndcg_at_k", "recall_at_k"]),
                         "auc": auc(truth, recs)}
     record("bench_recommend_online_retail",
            train_rows=len(train), test_rows=len(test), cut=CUT, params=str(PARAMS),

@@ -10,8 +10,9 @@ __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_
            'RETURN_COL', 'ORDER_LINE_COLUMNS', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART', 'EVENT_ORDER',
            'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'WorkbenchError', 'ConfigError', 'DataError',
            'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'NotFittedError', 'UnknownIdError',
-           'require_columns', 'limit_threads', 'Settings', 'get_settings', 'Workspace', 'get_workspace',
-           'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics']
+           'require_columns', 'limit_threads', 'check_fitted', 'Settings', 'get_settings', 'Workspace', 'get_workspace',
+           'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics', 'Metric', 'metric_registry',
+           'select_metrics']
 
 # %% ../nbs/00_core.ipynb #8a4118b5
 import logging
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 # %% ../nbs/00_core.ipynb #44a3ee31
 USER_COL = "user_id"
@@ -101,8 +103,8 @@ class UnknownFormatError(DataError):
 class SchemaError(DataError):
     "Columns are missing, misspelt or of the wrong type."
 
-class NotFittedError(WorkbenchError, ValueError):
-    "A model was used before `fit`."
+class NotFittedError(WorkbenchError, SklearnNotFittedError):
+    "A model was used before `fit` (also scikit-learn's `NotFittedError`, so a `ValueError`)."
     hint = "Call `fit` first."
 
 class UnknownIdError(WorkbenchError, KeyError):
@@ -130,6 +132,18 @@ def limit_threads(
     except ImportError:  # pragma: no cover
         import contextlib
         return contextlib.nullcontext()
+
+# %% ../nbs/00_core.ipynb #285832b7
+def check_fitted(
+    estimator,               # the model about to be used
+    attributes=None,         # learned attribute(s) `fit` sets; None: any attribute ending in `_`
+):
+    "Raise `NotFittedError` unless `estimator` has been fitted (scikit-learn's `check_is_fitted`)."
+    from sklearn.utils.validation import check_is_fitted
+    try:
+        check_is_fitted(estimator, attributes)
+    except SklearnNotFittedError:
+        raise NotFittedError(f"This {type(estimator).__name__} is not fitted yet.") from None
 
 # %% ../nbs/00_core.ipynb #58075f9b
 def _env_int(name: str, default: int) -> int:
@@ -263,3 +277,42 @@ def save_metrics(metrics: dict, name: str, run_dir: str | Path = "") -> Path:
     path = new_run_dir(name, run_dir) / f"{name}.metrics.json"
     path.write_text(json.dumps(_json_ready(metrics), indent=2, sort_keys=True))
     return path
+
+# %% ../nbs/00_core.ipynb #c42cb66d
+from typing import Callable
+
+@dataclass(frozen=True)
+class Metric:
+    "A registered metric: its name, its function, which way is better and its family."
+    name: str                       # key in the family's table and name of the result
+    function: Callable[..., float]  # computes the value, with the family's shared signature
+    greater_is_better: bool = True  # False for errors and losses (lower is better)
+    family: str = ""                # ranking, forecast, propensity, search or performance
+
+    def __call__(self, *args, **kwargs) -> float:
+        return self.function(*args, **kwargs)
+
+def metric_registry(
+    family: str,                 # the family the metrics belong to
+    functions,                   # metric functions, registered under their __name__
+    lower_is_better=(),          # names of the ones where smaller values are better
+) -> dict[str, Metric]:
+    "A family's metric table: name -> `Metric`."
+    return {f.__name__: Metric(f.__name__, f, f.__name__ not in lower_is_better, family)
+            for f in functions}
+
+def select_metrics(
+    registry: dict,              # a family's metric table
+    metrics=None,                # names in it (one name or several); None: all of them
+) -> list[Metric]:
+    "The `Metric`s of `registry` named in `metrics`, unknown names failing with the known ones."
+    if metrics is None:
+        names = list(registry)
+    else:
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [name for name in names if name not in registry]
+    if unknown:
+        family = next(iter(registry.values())).family if registry else ""
+        raise ConfigError(f"unknown {family} metric(s) {unknown}.",
+                          hint=f"Choose from {list(registry)}.")
+    return [registry[name] for name in names]

@@ -118,6 +118,8 @@ def make_propensity_pipeline(
     return Pipeline([("preprocess", preprocess), ("classifier", classifier)])
 
 # %% ../../nbs/customers/31_propensity.ipynb #8fed78ee
+from ..core import metric_registry, select_metrics
+
 def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
     "Area under the ROC curve of buyer probabilities `proba`."
     from sklearn.metrics import roc_auc_score
@@ -138,7 +140,8 @@ def log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
     from sklearn.metrics import log_loss as _log_loss
     return float(_log_loss(y_true, np.clip(proba, 1e-7, 1 - 1e-7), labels=[False, True]))
 
-PROPENSITY_METRICS = {"roc_auc": roc_auc, "pr_auc": pr_auc, "brier": brier, "log_loss": log_loss}
+PROPENSITY_METRICS = metric_registry("propensity", (roc_auc, pr_auc, brier, log_loss),
+                                     lower_is_better=("brier", "log_loss"))
 
 def evaluate_propensity(
     y_true: np.ndarray,          # observed outcome (bool or 0/1)
@@ -146,14 +149,11 @@ def evaluate_propensity(
     metrics: tuple | None = None,  # names in PROPENSITY_METRICS; None: all
 ) -> dict:
     "Every requested propensity metric as a dict name -> value."
-    names = tuple(PROPENSITY_METRICS) if metrics is None else metrics
-    unknown = [n for n in names if n not in PROPENSITY_METRICS]
-    if unknown:
-        raise ConfigError(f"unknown metric(s) {unknown}.", hint=f"Use {list(PROPENSITY_METRICS)}.")
+    selected = select_metrics(PROPENSITY_METRICS, metrics)
     y_true, proba = np.asarray(y_true).astype(int), np.asarray(proba, dtype=float)
     if y_true.shape != proba.shape:
         raise DataError(f"y_true has {y_true.shape} values but proba {proba.shape}.")
-    return {name: PROPENSITY_METRICS[name](y_true, proba) for name in names}
+    return {metric.name: metric(y_true, proba) for metric in selected}
 
 # %% ../../nbs/customers/31_propensity.ipynb #389df835
 def fit_and_score(

@@ -184,13 +184,17 @@ def name_segments(
     return names
 
 # %% ../../nbs/customers/30_segment.ipynb #97c8e568
+from sklearn.base import BaseEstimator
+
+from ..core import check_fitted
+
 BEHAVIOUR_FEATURES = ("days_since_visit", "sessions", "views_per_session", "conversion",
                       "frequency", "basket_size", "avg_unit_price")
 _LOG_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "basket_size",
                  "avg_unit_price", "tenure_days", "n_categories", "sessions", "views_per_session",
                  "days_since_visit")
 
-class CustomerSegmenter:
+class CustomerSegmenter(BaseEstimator):
     "K-means customer segments on log-transformed, robust-scaled features, with readable names."
     def __init__(self,
                  n_clusters: int | None = None,     # k; None chooses it by `selection`
@@ -247,8 +251,7 @@ class CustomerSegmenter:
 
     def predict_cluster(self, features: pd.DataFrame) -> np.ndarray:
         "Cluster number of each customer in `features`."
-        if not hasattr(self, "kmeans_"):
-            raise NotFittedError("CustomerSegmenter is not fitted.")
+        check_fitted(self, "kmeans_")
         return self.kmeans_.predict(self.scaler_.transform(self._matrix(features)))
 
     def predict(self, features: pd.DataFrame) -> pd.Series:

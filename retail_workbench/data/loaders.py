@@ -81,6 +81,25 @@ def _suffix(source: str) -> str:
     name = str(source).lower().rsplit("/", 1)[-1]
     return "." + name.rsplit(".", 1)[-1] if "." in name else ""
 
+_KINDS = {"csv": _CSV, "excel": _EXCEL, "parquet": _PARQUET}
+
+def _kind(source: str, kind: str | None) -> str:
+    "The reader for `source`: `kind` if given, else from the suffix (none: CSV)."
+    if kind is not None:
+        if kind not in _KINDS:
+            raise UnknownFormatError(f"unknown file kind {kind!r}.",
+                                     hint="Use kind='csv', 'excel' or 'parquet'.")
+        return kind
+    suffix = _suffix(source)
+    if suffix == "":
+        return "csv"
+    for name, suffixes in _KINDS.items():
+        if suffix in suffixes:
+            return name
+    raise UnknownFormatError(f"cannot tell how to read {source}: unknown suffix {suffix!r}.",
+                             hint="Use a .csv, .xlsx or .parquet file, or pass kind='csv', "
+                                  "'excel' or 'parquet'.")
+
 def read_table(
     source,                   # local path or fsspec URI of a CSV, XLSX or parquet file
     kind: str | None = None,  # "csv", "excel" or "parquet"; default from the file name
@@ -89,8 +108,7 @@ def read_table(
 ) -> pd.DataFrame:
     "Read one file into a DataFrame; failures become a `DataError` naming the file and the fix."
     source = check_source(source)
-    suffix = _suffix(source)
-    kind = kind or ("excel" if suffix in _EXCEL else "parquet" if suffix in _PARQUET else "csv")
+    kind = _kind(source, kind)
     try:
         if kind == "parquet":
             df = pd.read_parquet(source, **options)

@@ -164,6 +164,8 @@ def _steps(state: dict, future: pd.DataFrame) -> np.ndarray:
     return np.asarray((future[DATE_COL] - state["end"]).dt.days, dtype=int)
 
 # %% ../../nbs/forecast/20_demand.ipynb #8859895a
+from ..core import check_fitted
+
 class _PanelForecaster(BaseEstimator):
     "Fit and forecast one model per series of a sales table."
 
@@ -208,8 +210,7 @@ class _PanelForecaster(BaseEstimator):
         calendar: pd.DataFrame | None = None,  # calendar covering the future (default: fit's)
     ) -> pd.DataFrame:
         "Forecasts with prediction intervals, one row per series and future day."
-        if not hasattr(self, "series_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted.")
+        check_fitted(self, "series_")
         calendar = calendar if calendar is not None else self.calendar_
         keys = list(self.keys)
         planned = {}

@@ -18,7 +18,7 @@ from ..data.store import SnapshotStore
 from ..forecast.backtest import mae, wape
 from ..forecast.demand import FORECAST_COL, SERIES_KEYS, DemandForecaster
 from .registry import GateConfig
-from ..recsys.metrics import evaluate
+from ..recsys.metrics import evaluate_ranking
 from ..recsys.recommend import LightFMRecommender
 from ..recsys.split import chronological_split
 
@@ -75,7 +75,7 @@ def _recommender_fit(params: dict, train: pd.DataFrame, context: dict):
     return model.fit(train, context.get("catalog"), context.get("customers"))
 
 def _ranking(recs: pd.DataFrame, truth: pd.DataFrame) -> dict:
-    return evaluate(truth, recs, k=RECOMMENDER_K,
+    return evaluate_ranking(truth, recs, k=RECOMMENDER_K,
                     metrics=("ndcg_at_k", "precision_at_k", "recall_at_k", "map_at_k"))
 
 def _known_truth(truth: pd.DataFrame, users) -> pd.DataFrame:

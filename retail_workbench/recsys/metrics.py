@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['precision_at_k', 'recall_at_k', 'ndcg_at_k', 'map_at_k', 'mrr', 'hit_rate_at_k', 'auc', 'catalog_coverage', 'novelty',
-           'diversity', 'RANKING_METRICS', 'DEFAULT_METRICS', 'RankedLists', 'rank_lists', 'kendall_tau', 'evaluate']
+           'diversity', 'RANKING_METRICS', 'DEFAULT_METRICS', 'RankedLists', 'rank_lists', 'kendall_tau',
+           'evaluate_ranking']
 
 # %% ../../nbs/recsys/12_metrics.ipynb #fdf4de41
 from dataclasses import dataclass
@@ -253,6 +254,8 @@ def _kendall_tau(reference: pd.DataFrame, other: pd.DataFrame, k: int | None) ->
     return float(np.mean((concordant[ok] - discordant[ok]) / pairs[ok]))
 
 # %% ../../nbs/recsys/12_metrics.ipynb #869179b5
+from ..core import ConfigError, metric_registry, select_metrics
+
 def _metric(name: str, compute, needs: str | None = None, full_lists: bool = False):
     "A public metric with the shared signature built from an array `compute` function."
     def metric(
@@ -302,9 +305,9 @@ def kendall_tau(
     "Mean Kendall's tau between two rankings over the items both top-`k` lists contain."
     return _kendall_tau(truth, recs, k)
 
-RANKING_METRICS = {f.__name__: f for f in (
+RANKING_METRICS = metric_registry("ranking", (
     precision_at_k, recall_at_k, ndcg_at_k, map_at_k, mrr, hit_rate_at_k, auc,
-    catalog_coverage, novelty, diversity, kendall_tau)}
+    catalog_coverage, novelty, diversity, kendall_tau))
 
 # %% ../../nbs/recsys/12_metrics.ipynb #77c6ac67
 _ACCURACY = {"precision_at_k": _precision, "recall_at_k": _recall, "ndcg_at_k": _ndcg,
@@ -312,22 +315,22 @@ _ACCURACY = {"precision_at_k": _precision, "recall_at_k": _recall, "ndcg_at_k": 
 DEFAULT_METRICS = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",
                    "hit_rate_at_k", "catalog_coverage", "novelty")
 
-def evaluate(
+def evaluate_ranking(
     truth: pd.DataFrame,       # held-out interactions: user_id, item_id
     recs: pd.DataFrame,        # recommendations: user_id, item_id, rank or score
     k: int = 10,               # cut-off
-    metrics=DEFAULT_METRICS,   # names in RANKING_METRICS (not kendall_tau)
+    metrics=None,              # names in RANKING_METRICS (not kendall_tau); None: DEFAULT_METRICS
     train: pd.DataFrame | None = None,          # training interactions
     item_features: pd.DataFrame | None = None,  # item_id plus attribute columns
 ) -> dict[str, float]:
     "Several ranking metrics of `recs` against `truth`, the lists encoded once."
-    unknown = [name for name in metrics if name not in RANKING_METRICS or name == "kendall_tau"]
-    if unknown:
-        raise ValueError(f"unknown ranking metrics {unknown}; choose from "
-                         f"{[n for n in RANKING_METRICS if n != 'kendall_tau']}.")
+    selected = select_metrics(RANKING_METRICS, DEFAULT_METRICS if metrics is None else metrics)
+    if any(metric.name == "kendall_tau" for metric in selected):
+        raise ConfigError("kendall_tau compares two rankings, not a ranking with held-out items.",
+                          hint="Call RANKING_METRICS['kendall_tau'](reference, recs, k).")
     lists = rank_lists(truth, recs, k)
     results = {}
-    for name in metrics:
+    for name in (metric.name for metric in selected):
         key = name.replace("_at_k", f"_at_{k}")
         if name in _ACCURACY:
             results[key] = _ACCURACY[name](lists)

@@ -77,6 +77,8 @@ def _top_k(
             np.take_along_axis(values, order, axis=1))
 
 # %% ../../nbs/recsys/10_recommend.ipynb #d40b4e35
+from ..core import check_fitted
+
 def _as_id_index(ids) -> pd.Index:
     "Distinct ids in their given order (a single id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -107,10 +109,6 @@ class _Recommender(BaseEstimator):
         self.seen_ = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (pairs.u, pairs.i)),
                                    shape=(len(self.user_index_), len(self.item_index_)))
         return pairs
-
-    def _check_fitted(self):
-        if not hasattr(self, "seen_"):
-            raise NotFittedError(f"This {type(self).__name__} is not fitted yet.")
 
     def _history(self, user_ids: pd.Index, interactions: pd.DataFrame | None) -> sp.csr_matrix:
         "Weighted item histories of users not seen in training, from `interactions`."
@@ -159,7 +157,7 @@ class _Recommender(BaseEstimator):
         customers: pd.DataFrame | None = None,     # attributes of users not seen in training
     ) -> pd.DataFrame:
         "Top-`k` items per user as a frame: user_id, item_id, score, rank."
-        self._check_fitted()
+        check_fitted(self, "seen_")
         if k < 1:
             raise ConfigError(f"k must be a positive integer, got {k}.")
         user_ids = _as_id_index(user_ids)
@@ -281,7 +279,7 @@ class ItemKNNRecommender(_Recommender):
 
     def similar_items(self, item_ids, k: int = 10) -> pd.DataFrame:
         "The `k` most similar items of each item: item_id, similar_item_id, score, rank."
-        self._check_fitted()
+        check_fitted(self, "seen_")
         return _similar_frame(self, item_ids, k, lambda c: self.similarity_[c].toarray())
 
 def _similar_frame(model, item_ids, k, similarity_rows) -> pd.DataFrame:
@@ -541,7 +539,7 @@ class LightFMRecommender(_Recommender):
     def user_vectors(self, codes: np.ndarray, history: sp.csr_matrix,
                      features=None) -> tuple[np.ndarray, np.ndarray]:
         "Embeddings and biases of users: learned for codes >= 0, cold start for -1."
-        self._check_fitted()
+        check_fitted(self, "seen_")
         known = codes >= 0
         vectors = np.zeros((len(codes), self.item_embeddings_.shape[1]), dtype=np.float32)
         biases = np.zeros(len(codes), dtype=np.float32)
@@ -559,7 +557,7 @@ class LightFMRecommender(_Recommender):
 
     def add_items(self, catalog: pd.DataFrame):
         "Make new catalogue items recommendable from their attributes, without refitting."
-        self._check_fitted()
+        check_fitted(self, "seen_")
         rows = _current_rows(catalog, ITEM_COL)
         rows = rows[~rows.index.isin(self.item_index_)]
         if not len(rows):
@@ -587,7 +585,7 @@ class LightFMRecommender(_Recommender):
 
     def similar_items(self, item_ids, k: int = 10) -> pd.DataFrame:
         "The `k` items with the most similar embeddings (cosine): item_id, similar_item_id, ..."
-        self._check_fitted()
+        check_fitted(self, "seen_")
         norms = np.linalg.norm(self.item_embeddings_, axis=1, keepdims=True)
         unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
         return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
@@ -632,14 +630,14 @@ def evaluate_models(
     item_features: pd.DataFrame | None = None,  # for diversity
 ) -> pd.DataFrame:
     "One row of ranking metrics per model on the test users seen in training."
-    from retail_workbench.recsys.metrics import DEFAULT_METRICS, evaluate
+    from retail_workbench.recsys.metrics import DEFAULT_METRICS, evaluate_ranking
     metrics = DEFAULT_METRICS if metrics is None else metrics
     warm = test[test[USER_COL].isin(pd.unique(train[USER_COL]))]
     users = pd.unique(warm[USER_COL])
     rows = {}
     for name, model in models.items():
         recs = model.recommend(users, k=k)
-        rows[name] = evaluate(warm, recs, k=k, metrics=metrics, train=train,
+        rows[name] = evaluate_ranking(warm, recs, k=k, metrics=metrics, train=train,
                               item_features=item_features)
     table = pd.DataFrame(rows).T
     table.index.name = "model"
@@ -652,15 +650,16 @@ def metrics_by_k(
     ks=(1, 3, 5, 10, 20),      # cut-offs
 ) -> pd.DataFrame:
     "Long frame model, k, precision, recall on the test users seen in training."
-    from retail_workbench.recsys.metrics import precision_at_k, recall_at_k
+    from retail_workbench.recsys.metrics import evaluate_ranking
     warm = test[test[USER_COL].isin(pd.unique(train[USER_COL]))]
     users = pd.unique(warm[USER_COL])
     rows = []
     for name, model in models.items():
         recs = model.recommend(users, k=max(ks))
         for k in ks:
-            rows.append({"model": name, "k": k, "precision": precision_at_k(warm, recs, k),
-                         "recall": recall_at_k(warm, recs, k)})
+            scores = evaluate_ranking(warm, recs, k, metrics=("precision_at_k", "recall_at_k"))
+            rows.append({"model": name, "k": k, "precision": scores[f"precision_at_{k}"],
+                         "recall": scores[f"recall_at_{k}"]})
     return pd.DataFrame(rows)
 
 # %% ../../nbs/recsys/10_recommend.ipynb #e64601e9
@@ -674,7 +673,7 @@ def evaluate_cold_start(
     metrics=("precision_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k"),  # metric names
 ) -> pd.DataFrame:
     "Ranking metrics per model on users unseen in training, from their first events."
-    from retail_workbench.recsys.metrics import evaluate
+    from retail_workbench.recsys.metrics import evaluate_ranking
     from retail_workbench.recsys.split import cold_user_split
     history, holdout = cold_user_split(train, test, n_history=n_history)
     users = pd.unique(holdout[USER_COL])
@@ -683,7 +682,8 @@ def evaluate_cold_start(
         if not len(users):
             break
         recs = model.recommend(users, k=k, interactions=history, customers=customers)
-        rows[name] = {"users": len(users), **evaluate(holdout, recs, k=k, metrics=metrics)}
+        scores = evaluate_ranking(holdout, recs, k=k, metrics=metrics)
+        rows[name] = {"users": len(users), **scores}
     table = pd.DataFrame(rows).T
     table.index.name = "model"
     return table

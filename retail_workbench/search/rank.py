@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['SEARCH_FEATURES', 'SEARCH_METRICS', 'tokenize', 'BM25Index', 'estimate_position_bias', 'current_catalog',
-           'SearchFeaturizer', 'SearchRanker', 'ndcg_at_k', 'kendall_tau', 'evaluate_search', 'text_match_scores',
-           'popularity_scores', 'split_log', 'ranker_to_onnx', 'OnnxSearchScorer']
+           'SearchFeaturizer', 'SearchRanker', 'graded_ndcg_at_k', 'kendall_tau', 'evaluate_search',
+           'text_match_scores', 'popularity_scores', 'split_log', 'ranker_to_onnx', 'OnnxSearchScorer']
 
 # %% ../../nbs/search/35_rank.ipynb #5694559e
 import re
@@ -21,11 +21,15 @@ from retail_workbench.core import (
 )
 
 # %% ../../nbs/search/35_rank.ipynb #4636be48
+from sklearn.base import BaseEstimator
+
+from ..core import check_fitted
+
 def tokenize(text) -> list[str]:
     "Lower-case alphanumeric words of `text`."
     return re.findall(r"[a-z0-9]+", str(text).lower())
 
-class BM25Index:
+class BM25Index(BaseEstimator):
     "Okapi BM25 scores of queries against one text field of a set of items."
     def __init__(self,
                  k1: float = 1.2,   # term-frequency saturation
@@ -52,6 +56,7 @@ class BM25Index:
 
     def scores(self, query: str) -> np.ndarray:
         "BM25 score of `query` for every indexed item (in index order)."
+        check_fitted(self, "weights_")
         total = np.zeros(len(self.item_index_))
         for word in tokenize(query):
             if word in self.weights_:
@@ -101,7 +106,7 @@ def current_catalog(catalog: pd.DataFrame) -> pd.DataFrame:
     ordered = catalog.sort_values(VALID_FROM_COL) if VALID_FROM_COL in catalog.columns else catalog
     return ordered.drop_duplicates(ITEM_COL, keep="last").set_index(ITEM_COL)
 
-class SearchFeaturizer:
+class SearchFeaturizer(BaseEstimator):
     "Query-item features from a search log and a catalog."
     def __init__(self,
                  smoothing: float = 5.0,             # prior examinations in click-rate smoothing
@@ -141,8 +146,7 @@ class SearchFeaturizer:
 
     def transform(self, pairs: pd.DataFrame) -> pd.DataFrame:
         "Feature matrix (SEARCH_FEATURES columns) for (query, item_id) pairs, in their order."
-        if not hasattr(self, "items_"):
-            raise NotFittedError("SearchFeaturizer is not fitted.")
+        check_fitted(self, "items_")
         _require(pairs, (QUERY_COL, ITEM_COL), "pairs")
         queries, items = pairs[QUERY_COL].to_numpy(), pairs[ITEM_COL].to_numpy()
         unknown = pd.Index(pd.unique(items)).difference(self.items_.index)
@@ -177,7 +181,7 @@ class SearchFeaturizer:
         return features[list(SEARCH_FEATURES)].astype(float)
 
 # %% ../../nbs/search/35_rank.ipynb #e6f5390e
-class SearchRanker:
+class SearchRanker(BaseEstimator):
     "Gradient-boosted pointwise ranker for search, with inverse-propensity weighting."
     def __init__(self,
                  debias: str = "ipw",                # "ipw" (inverse propensity weights) or "none"
@@ -228,8 +232,7 @@ class SearchRanker:
 
     def score(self, pairs: pd.DataFrame) -> np.ndarray:
         "Ranking score of each (query, item_id) pair (higher ranks first)."
-        if not hasattr(self, "model_"):
-            raise NotFittedError("SearchRanker is not fitted.")
+        check_fitted(self, ("model_", "featurizer_"))
         X = self.featurizer_.transform(pairs).to_numpy(dtype=np.float32)
         return self.model_.predict(X)
 
@@ -246,6 +249,8 @@ class SearchRanker:
                              RANK_COL: np.arange(1, len(order) + 1)})
 
 # %% ../../nbs/search/35_rank.ipynb #6959c66a
+from ..core import metric_registry, select_metrics
+
 def _joined(truth: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     _require(truth, (QUERY_COL, ITEM_COL, "relevance"), "truth")
     _require(scored, (QUERY_COL, ITEM_COL, SCORE_COL), "scored")
@@ -255,7 +260,7 @@ def _joined(truth: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
         raise DataError("truth and scored share no (query, item_id) pair.")
     return joined
 
-def ndcg_at_k(
+def graded_ndcg_at_k(
     truth: pd.DataFrame,    # query, item_id, relevance (graded, >= 0)
     scored: pd.DataFrame,   # query, item_id, score
     k: int = 10,            # cut-off
@@ -289,15 +294,17 @@ def kendall_tau(
             taus.append(kendalltau(group[SCORE_COL], group["relevance"]).statistic)
     return float(np.mean(taus)) if taus else float("nan")
 
-SEARCH_METRICS = {"ndcg_at_k": ndcg_at_k, "kendall_tau": kendall_tau}
+SEARCH_METRICS = metric_registry("search", (graded_ndcg_at_k, kendall_tau))
 
 def evaluate_search(
     truth: pd.DataFrame,    # query, item_id, relevance
     scored: pd.DataFrame,   # query, item_id, score
     k: int = 10,            # NDCG cut-off
-) -> dict:
-    "`ndcg_at_<k>` and `kendall_tau` of `scored` against `truth`."
-    return {f"ndcg_at_{k}": ndcg_at_k(truth, scored, k), "kendall_tau": kendall_tau(truth, scored)}
+    metrics=None,           # names in SEARCH_METRICS; None: all
+) -> dict[str, float]:
+    "Search metrics of `scored` against `truth`, named with the cut-off (`graded_ndcg_at_10`)."
+    return {metric.name.replace("_at_k", f"_at_{k}"): metric(truth, scored, k)
+            for metric in select_metrics(SEARCH_METRICS, metrics)}
 
 # %% ../../nbs/search/35_rank.ipynb #080d7704
 def text_match_scores(featurizer: SearchFeaturizer, pairs: pd.DataFrame) -> np.ndarray:

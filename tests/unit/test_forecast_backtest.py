@@ -13,7 +13,8 @@ from retail_workbench.forecast.backtest import (FORECAST_METRICS, backtest, mase
 
 
 def test_metrics_share_one_signature_and_known_values():
-    signatures = {tuple(inspect.signature(f).parameters) for f in FORECAST_METRICS.values()}
+    signatures = {tuple(inspect.signature(metric.function).parameters)
+                  for metric in FORECAST_METRICS.values()}
     assert signatures == {("actual", "forecast", "lower", "upper", "scale")}
     actual, forecast = np.array([10.0, 0, 5]), np.array([8.0, 1, 5])
     assert FORECAST_METRICS["mae"](actual, forecast) == pytest.approx(1.0)

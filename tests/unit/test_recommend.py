@@ -11,7 +11,7 @@ from retail_workbench.recsys.recommend import (ItemKNNRecommender, LightFMRecomm
                                         PopularityRecommender, RandomRecommender,
                                         evaluate_models, recommender_tables)
 from retail_workbench.data.datasets import resolve_source
-from retail_workbench.recsys.metrics import evaluate
+from retail_workbench.recsys.metrics import evaluate_ranking
 from retail_workbench.recsys.split import chronological_split, cold_user_split
 from retail_workbench.data.synth import make_world
 
@@ -112,9 +112,9 @@ def test_cold_start_users_from_events_beat_random(split, fitted):
     history, holdout = cold_user_split(train, test, n_history=5)
     users = holdout.user_id.unique()
     assert len(users) >= 10
-    folded = evaluate(holdout, fitted.recommend(users, interactions=history), k=10,
-                      metrics=["ndcg_at_k"])
-    random = evaluate(holdout, RandomRecommender(random_state=0).fit(train).recommend(
+    folded = evaluate_ranking(holdout, fitted.recommend(users, interactions=history), k=10,
+                              metrics=["ndcg_at_k"])
+    random = evaluate_ranking(holdout, RandomRecommender(random_state=0).fit(train).recommend(
         users, interactions=history), k=10, metrics=["ndcg_at_k"])
     assert folded["ndcg_at_10"] > 2 * random["ndcg_at_10"]
     recs = fitted.recommend(users[:1], interactions=history)

@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import kendalltau
 
 from retail_workbench.core import DataError, SchemaError
-from retail_workbench.recsys.metrics import RANKING_METRICS, evaluate, rank_lists
+from retail_workbench.recsys.metrics import RANKING_METRICS, evaluate_ranking, rank_lists
 
 
 def _random_case(seed=0, n_users=200, n_items=40, list_len=15):
@@ -46,8 +46,9 @@ def _loop(truth, recs, k):
 def test_accuracy_metrics_equal_per_user_definitions(k):
     truth, recs = _random_case()
     expected = _loop(truth, recs, k)
-    got = evaluate(truth, recs, k=k, metrics=["precision_at_k", "recall_at_k", "ndcg_at_k",
-                                             "map_at_k", "mrr", "hit_rate_at_k"])
+    got = evaluate_ranking(truth, recs, k=k, metrics=["precision_at_k", "recall_at_k",
+                                                      "ndcg_at_k", "map_at_k", "mrr",
+                                                      "hit_rate_at_k"])
     assert got[f"precision_at_{k}"] == pytest.approx(expected["precision"], abs=1e-12)
     assert got[f"recall_at_{k}"] == pytest.approx(expected["recall"], abs=1e-12)
     assert got[f"ndcg_at_{k}"] == pytest.approx(expected["ndcg"], abs=1e-12)
@@ -80,7 +81,7 @@ def test_coverage_and_novelty_follow_recommenders_definitions():
     counts = train.item_id.value_counts()
     known = evaluated[evaluated.item_id.isin(counts.index)]
     novelty = np.mean(-np.log2(counts.reindex(known.item_id).to_numpy() / len(train)))
-    got = evaluate(truth, recs, k=10, metrics=["catalog_coverage", "novelty"], train=train)
+    got = evaluate_ranking(truth, recs, k=10, metrics=["catalog_coverage", "novelty"], train=train)
     assert got["catalog_coverage"] == pytest.approx(coverage)
     assert got["novelty"] == pytest.approx(novelty)
 

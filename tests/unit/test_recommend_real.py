@@ -14,7 +14,7 @@ from lightfm.evaluation import auc_score, precision_at_k
 from retail_workbench.recsys.recommend import (LightFMRecommender, PopularityRecommender,
                                         evaluate_models, recommender_tables)
 from retail_workbench.data.datasets import resolve_source
-from retail_workbench.recsys.metrics import auc, evaluate
+from retail_workbench.recsys.metrics import auc, evaluate_ranking
 from retail_workbench.recsys.metrics import precision_at_k as our_precision
 from retail_workbench.recsys.split import chronological_split
 
@@ -99,7 +99,7 @@ def test_hybrid_beats_pure_cf_on_items_unseen_in_training(retail):
     scores = {}
     for name, m in (("hybrid", hybrid), ("pure_cf", cf)):
         recs = m.recommend(users, k=len(new_items), items=new_items)
-        scores[name] = {**evaluate(truth, recs, k=10, metrics=["ndcg_at_k", "recall_at_k"]),
+        scores[name] = {**evaluate_ranking(truth, recs, k=10, metrics=["ndcg_at_k", "recall_at_k"]),
                         "auc": auc(truth, recs)}
     print(f"\n{len(new_items)} new items, {len(users)} users:", scores)
     assert scores["hybrid"]["ndcg_at_10"] > 2 * scores["pure_cf"]["ndcg_at_10"]

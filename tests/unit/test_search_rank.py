@@ -6,7 +6,7 @@ import pytest
 from retail_workbench.core import ConfigError, DataError, NotFittedError, SchemaError
 from retail_workbench.search.rank import (
     BM25Index, OnnxSearchScorer, SearchFeaturizer, SearchRanker, estimate_position_bias,
-    evaluate_search, kendall_tau, ndcg_at_k, popularity_scores, ranker_to_onnx, split_log,
+    evaluate_search, kendall_tau, graded_ndcg_at_k, popularity_scores, ranker_to_onnx, split_log,
     text_match_scores,
 )
 from retail_workbench.data.synth import make_world
@@ -31,11 +31,11 @@ def test_ndcg_and_tau_by_hand():
     discount = 1 / np.log2(np.arange(2, 6))
     dcg = (np.array([0, 7, 1, 0]) * discount).sum()
     idcg = (np.array([7, 1, 0, 0]) * discount).sum()
-    assert ndcg_at_k(truth, scored, 10) == pytest.approx(dcg / idcg)
-    assert ndcg_at_k(truth, scored, 1) == 0.0
+    assert graded_ndcg_at_k(truth, scored, 10) == pytest.approx(dcg / idcg)
+    assert graded_ndcg_at_k(truth, scored, 1) == 0.0
     assert kendall_tau(truth, truth.assign(score=truth["relevance"])) == pytest.approx(1.0)
     with pytest.raises(SchemaError, match="score"):
-        ndcg_at_k(truth, truth)
+        graded_ndcg_at_k(truth, truth)
 
 
 def test_position_bias_estimate_close_to_truth(world):
@@ -66,8 +66,8 @@ def test_ranker_beats_baselines_and_onnx_matches(world, tmp_path):
     ltr = evaluate_search(pairs, pairs.assign(score=ranker.score(pairs)))
     text = evaluate_search(pairs, pairs.assign(score=text_match_scores(ranker.featurizer_, pairs)))
     pop = evaluate_search(pairs, pairs.assign(score=popularity_scores(ranker.featurizer_, pairs)))
-    assert ltr["ndcg_at_10"] > text["ndcg_at_10"] + 0.02
-    assert ltr["ndcg_at_10"] > pop["ndcg_at_10"] + 0.2
+    assert ltr["graded_ndcg_at_10"] > text["graded_ndcg_at_10"] + 0.02
+    assert ltr["graded_ndcg_at_10"] > pop["graded_ndcg_at_10"] + 0.2
     query = pairs["query"].iloc[0]
     candidates = pairs.loc[pairs["query"] == query, "item_id"].to_numpy()
     ranked = ranker.rank(query, candidates)
