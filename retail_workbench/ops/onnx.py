@@ -9,7 +9,7 @@ __all__ = ['OPSET', 'IR_VERSION', 'TOPK_INPUTS', 'LOWEST_SCORE', 'KIND_KEY', 'US
            'OnnxRecommender', 'recommender_parity', 'propensity_to_onnx', 'OnnxPropensityScorer', 'propensity_parity',
            'ranker_to_onnx', 'OnnxSearchScorer', 'ranker_parity']
 
-# %% ../../nbs/ops/42_onnx.ipynb #c886660a
+# %% ../../nbs/ops/42_onnx.ipynb #ecf0d337
 import json
 import os
 import tempfile
@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..core import (ConfigError, ITEM_COL, NotFittedError, RANK_COL, SCORE_COL,
                                    SchemaError, USER_COL)
 
-# %% ../../nbs/ops/42_onnx.ipynb #910bf7c7
+# %% ../../nbs/ops/42_onnx.ipynb #89400607
 OPSET = 18       # opset of the default ONNX domain in every exported model
 IR_VERSION = 9   # IR version written into every exported model (onnxruntime 1.2x reads it)
 
@@ -58,7 +58,7 @@ def save_model(
         raise
     return path
 
-# %% ../../nbs/ops/42_onnx.ipynb #37597d7e
+# %% ../../nbs/ops/42_onnx.ipynb #61764a92
 def default_opset(
     model_or_path,  # ModelProto, serialized bytes, or a path to an .onnx file
 ) -> int | None:
@@ -81,15 +81,15 @@ def finish_model(
         save_model(model, path)
     return model
 
-# %% ../../nbs/ops/42_onnx.ipynb #16f11c69
+# %% ../../nbs/ops/42_onnx.ipynb #f02fa459
 def make_session(
     model_or_path,     # ModelProto, serialized bytes, or a path to an .onnx file
     threads: int = 1,  # onnxruntime intra-op threads (0: onnxruntime's default, all cores)
 ):
     "An onnxruntime CPU session with `threads` intra-op threads and one inter-op thread."
     import onnxruntime as ort
-    if threads < 0:
-        raise ConfigError(f"threads={threads} must be 0 (all cores) or more.")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
+        raise ConfigError(f"threads={threads!r} must be an integer >= 0 (0: all cores).")
     if isinstance(model_or_path, onnx.ModelProto):
         model_or_path = model_or_path.SerializeToString()
     elif isinstance(model_or_path, Path):
@@ -99,7 +99,7 @@ def make_session(
     options.inter_op_num_threads = 1   # nodes run sequentially; no second pool
     return ort.InferenceSession(model_or_path, options, providers=["CPUExecutionProvider"])
 
-# %% ../../nbs/ops/42_onnx.ipynb #f4f91c38
+# %% ../../nbs/ops/42_onnx.ipynb #43d20c29
 def _floor_float32(values: np.ndarray) -> np.ndarray:
     "The largest float32 number <= each value, returned as float64."
     rounded = values.astype(np.float32)
@@ -134,7 +134,7 @@ def snap_float32_thresholds(
         thresholds[:] = snapped
     return changed
 
-# %% ../../nbs/ops/42_onnx.ipynb #1551ab51
+# %% ../../nbs/ops/42_onnx.ipynb #39909087
 class OnnxScorer:
     "One onnxruntime session over an ONNX model, with its inputs and metadata."
     def __init__(
@@ -170,7 +170,7 @@ class OnnxScorer:
         "Write the model to `path` (atomically); return the path."
         return save_model(self.model_bytes(), path)
 
-# %% ../../nbs/ops/42_onnx.ipynb #f7869483
+# %% ../../nbs/ops/42_onnx.ipynb #edde91d4
 TOPK_INPUTS = ("user_index", "user_features", "history", "k")
 LOWEST_SCORE = float(np.finfo(np.float32).min)  # score of masked items in the top-k graph
 
@@ -251,7 +251,7 @@ def build_topk_graph(
     graph = helper.make_graph(nodes, "lightfm_topk", inputs, outputs, initializer=init)
     return finish_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]))
 
-# %% ../../nbs/ops/42_onnx.ipynb #6a7c0f2e
+# %% ../../nbs/ops/42_onnx.ipynb #e0356d58
 def build_score_graph(
     user_factors: np.ndarray,  # (n_users, d) user embeddings
     item_factors: np.ndarray,  # (n_items, d) item embeddings
@@ -273,7 +273,7 @@ def build_score_graph(
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", n_items])], inits)
     return finish_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]))
 
-# %% ../../nbs/ops/42_onnx.ipynb #5d8f06bc
+# %% ../../nbs/ops/42_onnx.ipynb #f8c4e905
 KIND_KEY, USERS_KEY, ITEMS_KEY, POPULAR_KEY = "rwb.kind", "rwb.user_ids", "rwb.item_ids", "rwb.popular"
 
 def _plain(value):
@@ -297,7 +297,7 @@ def annotate_recommender(
         model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
     return model
 
-# %% ../../nbs/ops/42_onnx.ipynb #516db59f
+# %% ../../nbs/ops/42_onnx.ipynb #14ef9e0e
 def recommender_to_onnx(
     model,                           # a fitted LightFMRecommender
     path: str | Path | None = None,  # also save the graph here when given
@@ -317,7 +317,7 @@ def recommender_to_onnx(
     graph = annotate_recommender(graph, model.user_index_, model.item_index_, popular)
     return finish_model(graph, path)
 
-# %% ../../nbs/ops/42_onnx.ipynb #315a3acc
+# %% ../../nbs/ops/42_onnx.ipynb #984342e7
 class OnnxRecommender(OnnxScorer):
     "Top-k recommendations from a recommender ONNX graph, cold-start users included."
     def __init__(
@@ -488,7 +488,7 @@ class OnnxRecommender(OnnxScorer):
         frames = frames[1:] or frames
         return pd.concat(frames, ignore_index=True).astype({RANK_COL: "int64"})
 
-# %% ../../nbs/ops/42_onnx.ipynb #e60cfbfc
+# %% ../../nbs/ops/42_onnx.ipynb #2e04b6d9
 def recommender_parity(
     model,                 # fitted LightFMRecommender
     scorer: OnnxRecommender,  # its ONNX scorer (built with the recommender)
@@ -508,7 +508,7 @@ def recommender_parity(
            if same else float("inf"))
     return {"rows": len(exported), "same_items": same, "max_abs_diff": gap}
 
-# %% ../../nbs/ops/42_onnx.ipynb #bf237747
+# %% ../../nbs/ops/42_onnx.ipynb #cc306666
 def propensity_to_onnx(
     pipeline,                        # a fitted pipeline from make_propensity_pipeline
     X_sample: pd.DataFrame,          # a few rows of session_frame output (fixes input names, types)
@@ -520,7 +520,7 @@ def propensity_to_onnx(
     model = to_onnx(pipeline, X_sample.iloc[:5], options={"zipmap": False}, target_opset=OPSET)
     return finish_model(model, path)
 
-# %% ../../nbs/ops/42_onnx.ipynb #a6f1f533
+# %% ../../nbs/ops/42_onnx.ipynb #645a96af
 class OnnxPropensityScorer(OnnxScorer):
     "Buyer probabilities from an exported propensity model, scored by onnxruntime."
     def __init__(
@@ -549,7 +549,7 @@ class OnnxPropensityScorer(OnnxScorer):
         probabilities = self.run(self.feeds(X), ["probabilities"])[0]
         return probabilities[:, 1].astype(float)
 
-# %% ../../nbs/ops/42_onnx.ipynb #972fd481
+# %% ../../nbs/ops/42_onnx.ipynb #8d0f680d
 def propensity_parity(
     pipeline,                      # fitted scikit-learn pipeline
     scorer: OnnxPropensityScorer,  # the same model exported
@@ -561,7 +561,7 @@ def propensity_parity(
     return {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
             "share_within_atol": float(np.mean(diff <= atol))}
 
-# %% ../../nbs/ops/42_onnx.ipynb #453323b6
+# %% ../../nbs/ops/42_onnx.ipynb #1be35fe4
 def ranker_to_onnx(
     ranker,                          # a fitted search.rank.SearchRanker
     path: str | Path | None = None,  # also save the model here when given
@@ -576,7 +576,7 @@ def ranker_to_onnx(
     model = to_onnx(ranker.model_, initial_types=inputs, target_opset=OPSET)
     return finish_model(model, path)
 
-# %% ../../nbs/ops/42_onnx.ipynb #39803502
+# %% ../../nbs/ops/42_onnx.ipynb #e9b7a525
 class OnnxSearchScorer(OnnxScorer):
     "Scores of a search ranker exported to ONNX, computed by onnxruntime."
     def __init__(
@@ -593,7 +593,7 @@ class OnnxSearchScorer(OnnxScorer):
         X = self.featurizer.transform(pairs).to_numpy(dtype=np.float32)
         return self.run({self.input_names[0]: X})[0].ravel().astype(float)
 
-# %% ../../nbs/ops/42_onnx.ipynb #c29c76b4
+# %% ../../nbs/ops/42_onnx.ipynb #c15fcb46
 def ranker_parity(
     ranker,                    # fitted SearchRanker
     scorer: OnnxSearchScorer,  # the same ranker exported
