@@ -16,26 +16,26 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakMemory, record, timed  # noqa: E402
 
-from retail_workbench.recsys.onnx_graph import build_scorer_graph  # noqa: E402
-from retail_workbench.ops.serving import OnnxRecommender, annotate_recommender, score_batch  # noqa: E402
+from retail_workbench.ops.onnx import (OnnxRecommender, annotate_recommender,  # noqa: E402
+                                       build_topk_graph, save_model)
+from retail_workbench.ops.serving import score_batch  # noqa: E402
 
 N_ITEMS, N_USERS, DIM = 50_000, 20_000, 32
 
 
 def build_model(folder: Path) -> Path:
     rng = np.random.default_rng(0)
-    graph = build_scorer_graph(rng.normal(size=(N_USERS, DIM)).astype(np.float32) / 4,
+    graph = build_topk_graph(rng.normal(size=(N_USERS, DIM)).astype(np.float32) / 4,
                                np.zeros(N_USERS, np.float32),
                                rng.normal(size=(N_ITEMS, DIM)).astype(np.float32) / 4,
                                rng.normal(size=N_ITEMS).astype(np.float32) / 10)
     path = folder / "rec50k.onnx"
-    onnx.save(annotate_recommender(graph, list(range(N_USERS)), list(range(N_ITEMS))), path)
+    save_model(annotate_recommender(graph, list(range(N_USERS)), list(range(N_ITEMS))), path)
     return path
 
 

@@ -13,8 +13,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record, timed  # noqa: E402
 
 from retail_workbench.customers.propensity import (  # noqa: E402
-    TARGET_COL, OnnxPropensityScorer, load_sessions, make_propensity_pipeline, onnx_parity,
-    propensity_to_onnx, session_frame,
+    TARGET_COL, load_sessions, make_propensity_pipeline, session_frame,
+)
+from retail_workbench.ops.onnx import (  # noqa: E402
+    OnnxPropensityScorer, propensity_parity, propensity_to_onnx,
 )
 
 FULL = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_shoppers_intention.parquet"
@@ -46,7 +48,7 @@ def main():
     batch = X.sample(10_000, replace=True, random_state=0)
     sk_batch, _ = timed(pipeline.predict_proba, batch, repeat=5)
     ox_batch, _ = timed(scorer.predict_proba, batch, repeat=5)
-    parity = onnx_parity(pipeline, scorer, batch)
+    parity = propensity_parity(pipeline, scorer, batch)
     record("bench_models_propensity_onnx",
            data="full" if FULL.exists() else "sample", n_sessions=len(X),
            sklearn_single_p50_ms=round(float(np.percentile(sk_single, 50)), 3),

@@ -15,8 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record  # noqa: E402
 
 from retail_workbench.core import ITEM_COL, QUERY_COL  # noqa: E402
+from retail_workbench.ops.onnx import OnnxSearchScorer, ranker_to_onnx  # noqa: E402
 from retail_workbench.search.rank import (  # noqa: E402
-    OnnxSearchScorer, SearchRanker, ranker_to_onnx, split_log, text_match_scores,
+    SearchRanker, split_log, text_match_scores,
 )
 from retail_workbench.data.synth import make_world  # noqa: E402
 
@@ -45,7 +46,7 @@ def main():
     features = per_call_ms(lambda: ranker.featurizer_.transform(pairs))
     X = ranker.featurizer_.transform(pairs).to_numpy(dtype=np.float32)
     trees_sk = per_call_ms(lambda: ranker.model_.predict(X))
-    trees_onnx = per_call_ms(lambda: scorer.session.run(None, {scorer.input_name: X}))
+    trees_onnx = per_call_ms(lambda: scorer.run({scorer.input_names[0]: X}))
     text = per_call_ms(lambda: np.argsort(-text_match_scores(ranker.featurizer_, pairs)))
     record("bench_models_search_rank", query=query, candidates=len(candidates),
            sklearn_rank_p50_ms=round(float(np.median(sk_rank)), 2),

@@ -10,10 +10,9 @@ for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import time
 
 import numpy as np
-import onnxruntime as ort
 
 from _common import record
-from retail_workbench.recsys.onnx_graph import build_scorer_graph
+from retail_workbench.ops.onnx import OnnxScorer, build_topk_graph
 
 N_USERS, N_ITEMS, D, K = 10_000, 50_000, 64, 10
 SINGLE_CALLS, BATCH, BATCH_REPEATS = 500, 256, 5
@@ -35,12 +34,7 @@ def main():
     user_biases = rng.normal(size=N_USERS).astype(np.float32) * 0.1
     item_biases = rng.normal(size=N_ITEMS).astype(np.float32) * 0.1
     items_t = np.ascontiguousarray(items.T)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        build_scorer_graph(users, user_biases, items, item_biases).SerializeToString(),
-        options, providers=["CPUExecutionProvider"])
+    scorer = OnnxScorer(build_topk_graph(users, user_biases, items, item_biases), threads=1)
     history = np.zeros((BATCH, N_ITEMS), np.float32)
     seen = rng.integers(0, N_ITEMS, (BATCH, 20))
     np.put_along_axis(history, seen, 1.0, axis=1)
@@ -48,8 +42,8 @@ def main():
     k = np.array([K], np.int64)
 
     def onnx_call(index, rows):
-        return session.run(None, {"user_index": index, "user_features": no_features[rows],
-                                  "history": history[rows], "k": k})
+        return scorer.run({"user_index": index, "user_features": no_features[rows],
+                           "history": history[rows], "k": k})
 
     # parity on a batch first
     index = np.arange(BATCH, dtype=np.int64)

@@ -9,10 +9,9 @@ __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_
            'REGION_COL', 'SEGMENT_COL', 'SCORE_COL', 'RANK_COL', 'ORDER_COL', 'QUANTITY_COL', 'AMOUNT_COL',
            'RETURN_COL', 'ORDER_LINE_COLUMNS', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART', 'EVENT_ORDER',
            'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'WorkbenchError', 'ConfigError', 'DataError',
-           'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'NotFittedError', 'UnknownIdError',
-           'require_columns', 'limit_threads', 'check_fitted', 'Settings', 'get_settings', 'Workspace', 'get_workspace',
-           'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics', 'Metric', 'metric_registry',
-           'select_metrics']
+           'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'UnknownIdError', 'require_columns',
+           'limit_threads', 'check_fitted', 'Settings', 'get_settings', 'Workspace', 'get_workspace', 'seed_everything',
+           'get_logger', 'progress', 'new_run_dir', 'save_metrics', 'Metric', 'metric_registry', 'select_metrics']
 
 # %% ../nbs/00_core.ipynb #8a4118b5
 import logging
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 # %% ../nbs/00_core.ipynb #44a3ee31
 USER_COL = "user_id"
@@ -103,12 +101,26 @@ class UnknownFormatError(DataError):
 class SchemaError(DataError):
     "Columns are missing, misspelt or of the wrong type."
 
-class NotFittedError(WorkbenchError, SklearnNotFittedError):
-    "A model was used before `fit` (also scikit-learn's `NotFittedError`, so a `ValueError`)."
-    hint = "Call `fit` first."
-
 class UnknownIdError(WorkbenchError, KeyError):
     "A user or item id was not seen in training and no cold-start path applies."
+
+_NOT_FITTED = None
+
+def _not_fitted_error() -> type:
+    "`NotFittedError`, made on first use: importing `core` (and so `rwb`) does not load scikit-learn."
+    global _NOT_FITTED
+    if _NOT_FITTED is None:
+        from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+        _NOT_FITTED = type("NotFittedError", (WorkbenchError, SklearnNotFittedError), {
+            "__doc__": "A model was used before `fit` (also scikit-learn's `NotFittedError`).",
+            "__module__": __name__, "hint": "Call `fit` first."})
+    return _NOT_FITTED
+
+def __getattr__(name: str):
+    "Module attributes made on first use (PEP 562): `NotFittedError`."
+    if name == "NotFittedError":
+        return _not_fitted_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% ../nbs/00_core.ipynb #6afadb98
 def require_columns(
@@ -139,11 +151,12 @@ def check_fitted(
     attributes=None,         # learned attribute(s) `fit` sets; None: any attribute ending in `_`
 ):
     "Raise `NotFittedError` unless `estimator` has been fitted (scikit-learn's `check_is_fitted`)."
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
     from sklearn.utils.validation import check_is_fitted
     try:
         check_is_fitted(estimator, attributes)
     except SklearnNotFittedError:
-        raise NotFittedError(f"This {type(estimator).__name__} is not fitted yet.") from None
+        raise _not_fitted_error()(f"This {type(estimator).__name__} is not fitted yet.") from None
 
 # %% ../nbs/00_core.ipynb #58075f9b
 def _env_int(name: str, default: int) -> int:

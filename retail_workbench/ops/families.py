@@ -17,7 +17,9 @@ from ..data.datasets import Resolved, resolve_source
 from ..data.store import SnapshotStore
 from ..forecast.backtest import mae, wape
 from ..forecast.demand import FORECAST_COL, SERIES_KEYS, DemandForecaster
+from .onnx import OnnxRecommender, recommender_to_onnx
 from .registry import GateConfig
+from .serving import resolve_onnx
 from ..recsys.metrics import evaluate_ranking
 from ..recsys.recommend import LightFMRecommender
 from ..recsys.split import chronological_split
@@ -88,18 +90,15 @@ def _recommender_evaluate(model, train: pd.DataFrame, truth: pd.DataFrame, conte
 
 def _recommender_evaluate_uri(uri: str, train: pd.DataFrame, truth: pd.DataFrame,
                               context: dict) -> dict:
-    from retail_workbench.ops.serving import OnnxRecommender, resolve_onnx
     version, path = resolve_onnx(uri)
-    scorer = OnnxRecommender(path, version, threads=0)
+    scorer = OnnxRecommender(path, threads=0, version=version)
     truth = _known_truth(truth, train[USER_COL].unique())
     recs = scorer.recommend_batch(truth[USER_COL].unique().tolist(), RECOMMENDER_K,
                                   seen=train[[USER_COL, ITEM_COL]])
     return _ranking(recs, truth)
 
 def _recommender_onnx(model, context: dict):
-    from retail_workbench.ops.serving import annotate_recommender
-    from retail_workbench.recsys.onnx_graph import to_onnx
-    return annotate_recommender(to_onnx(model), model.user_index_, model.item_index_)
+    return recommender_to_onnx(model)
 
 def _recommender_space(trial) -> dict:
     return {"no_components": trial.suggest_int("no_components", 8, 64, log=True),

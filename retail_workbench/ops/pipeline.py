@@ -460,7 +460,8 @@ def export_step(
 ) -> dict:
     "Export every champion with an ONNX flavour to a Triton repository; sample recommendations."
     from retail_workbench.ops.registry import CHAMPION, alias_version
-    from retail_workbench.ops.serving import OnnxRecommender, export_triton, resolve_onnx
+    from retail_workbench.ops.onnx import OnnxRecommender
+    from retail_workbench.ops.serving import export_triton, resolve_onnx
     repository = Path(repository) if repository else get_workspace().path("artifacts", "triton")
     report = {"repository": str(repository), "exported": [], "skipped": [], "samples": {}}
     for family in families:
@@ -475,7 +476,7 @@ def export_step(
         export_triton(path, repository, name=family, version=int(version))
         report["exported"].append(f"{family}/{version}")
         if family == "recommender":
-            scorer = OnnxRecommender(path, version)
+            scorer = OnnxRecommender(path, version=version)
             users = scorer.user_ids[:sample_users] + ["new-customer"]
             report["samples"] = {str(u): [r["item_id"] for r in scorer.recommend(u, k)["items"]]
                                  for u in users}

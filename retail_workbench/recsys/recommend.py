@@ -551,6 +551,38 @@ class LightFMRecommender(_Recommender):
             vectors[~known], biases[~known] = self._new_user_vectors(history[rows], new_features)
         return vectors, biases
 
+    def scoring_inputs(
+        self,
+        user_ids,                       # ids of the users to score (list-like or one id)
+        exclude_seen: bool = True,      # known users' training items go into `history` (masked)
+        interactions: pd.DataFrame | None = None,  # events of users not seen in training
+        customers: pd.DataFrame | None = None,     # attributes of users not seen in training
+    ) -> dict:
+        "Dense per-user inputs of the scoring function: ids, row codes, attribute rows, histories."
+        self._check_fitted()
+        user_ids = _as_id_index(user_ids)
+        codes = _codes(self.user_index_, user_ids)
+        new = codes < 0
+        new_ids = user_ids[new]
+        new_history = self._history(new_ids, interactions)
+        new_features = self._new_user_features(new_ids, customers)
+        self._check_new_users(new_ids, new_history, new_features, interactions)
+        history = np.zeros((len(user_ids), len(self.item_index_)), np.float32)
+        if exclude_seen:
+            history[~new] = self.seen_[codes[~new]].toarray()
+        history[new] = new_history.toarray()
+        n_features = 0
+        if self.user_space_ is not None:
+            n_features = self.model_.user_embeddings.shape[0] - len(self.user_index_)
+        features = np.zeros((len(user_ids), n_features), np.float32)
+        if new_features is not None and new_features.shape[1]:
+            features[new] = _normalise_rows(new_features).toarray()
+        index = np.where(new, len(self.user_index_), codes).astype(np.int64)
+        return {"user_ids": user_ids,      # distinct ids, in their given order
+                "user_index": index,       # row of the user table; n_users for a new user
+                "user_features": features, # a new user's normalised attribute row, else zeros
+                "history": history}        # (n, n_items) weighted events / seen items
+
     def _score(self, codes, history, features):
         vectors, biases = self.user_vectors(codes, history, features)
         return vectors @ self.item_embeddings_.T + self.item_biases_ + biases[:, None]

@@ -6,10 +6,11 @@ import pytest
 from retail_workbench.core import ConfigError, DataError, SchemaError
 from retail_workbench.data.datasets import load_sessions
 from retail_workbench.customers.propensity import (
-    TARGET_COL, OnnxPropensityScorer, choose_threshold, evaluate_propensity, expected_cost,
+    TARGET_COL, choose_threshold, evaluate_propensity, expected_cost,
     fit_and_score, gain_table, make_propensity_pipeline,
-    onnx_parity, propensity_to_onnx, session_frame, split_by_month, split_random,
+    session_frame, split_by_month, split_random,
 )
+from retail_workbench.ops.onnx import OnnxPropensityScorer, propensity_parity, propensity_to_onnx
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_gbm_beats_logistic_is_calibrated_and_onnx_matches(sessions, tmp_path):
     assert proba.mean() == pytest.approx(test[TARGET_COL].mean(), abs=0.03)
     X = session_frame(test)
     propensity_to_onnx(gbm, X, tmp_path / "m.onnx")
-    parity = onnx_parity(gbm, OnnxPropensityScorer(tmp_path / "m.onnx"), X)
+    parity = propensity_parity(gbm, OnnxPropensityScorer(tmp_path / "m.onnx"), X)
     assert parity["max_abs_diff"] < 1e-5
     with pytest.raises(ConfigError):
         make_propensity_pipeline("gbm", calibration="platt")

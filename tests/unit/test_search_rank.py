@@ -5,11 +5,12 @@ import pytest
 
 from retail_workbench.core import ConfigError, DataError, NotFittedError, SchemaError
 from retail_workbench.search.rank import (
-    BM25Index, OnnxSearchScorer, SearchFeaturizer, SearchRanker, estimate_position_bias,
-    evaluate_search, kendall_tau, graded_ndcg_at_k, popularity_scores, ranker_to_onnx, split_log,
+    BM25Index, SearchFeaturizer, SearchRanker, estimate_position_bias,
+    evaluate_search, kendall_tau, graded_ndcg_at_k, popularity_scores, split_log,
     text_match_scores,
 )
 from retail_workbench.data.synth import make_world
+from retail_workbench.ops.onnx import OnnxSearchScorer, ranker_to_onnx
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from retail_workbench.core import ConfigError, SourceNotFoundError
 from retail_workbench.ops.registry import promote, register_version
-from retail_workbench.ops.serving import (OnnxRecommender, RecommendService, export_triton,
-                                      recommender_onnx, resolve_onnx, score_batch, triton_config)
+from retail_workbench.ops.onnx import (OPSET, OnnxRecommender, annotate_recommender,
+                                       build_score_graph, build_topk_graph)
+from retail_workbench.ops.serving import (RecommendService, export_triton, resolve_onnx,
+                                          score_batch, triton_config)
 from retail_workbench.ops.tracking import training_run
 
 RNG = np.random.default_rng(0)
@@ -28,11 +30,15 @@ ITEMS = list(range(100, 120))
 RWB = str(Path(sys.executable).parent / "rwb")
 
 
+def score_matrix_model(user_factors, item_factors, popular=None):
+    "A servable score-matrix recommender over USERS and ITEMS."
+    return annotate_recommender(build_score_graph(user_factors, item_factors), USERS, ITEMS, popular)
+
+
 @pytest.fixture
 def model_file(tmp_path):
     path = tmp_path / "rec.onnx"
-    onnx.save(recommender_onnx(U, V, user_ids=USERS, item_ids=ITEMS, popular=list(range(19, -1, -1))),
-              path)
+    onnx.save(score_matrix_model(U, V, popular=list(range(19, -1, -1))), path)
     return path
 
 
@@ -58,9 +64,7 @@ def test_batch_leaves_out_seen_items(model_file):
 
 
 def test_lightfm_topk_graph_is_served_with_its_cold_start_row():
-    from retail_workbench.recsys.onnx_graph import build_scorer_graph
-    from retail_workbench.ops.serving import annotate_recommender
-    graph = build_scorer_graph(U, np.zeros(6, np.float32), V, np.linspace(0, 1, 20).astype(np.float32))
+    graph = build_topk_graph(U, np.zeros(6, np.float32), V, np.linspace(0, 1, 20).astype(np.float32))
     path = Path(__import__("tempfile").mkdtemp()) / "lightfm.onnx"
     onnx.save(annotate_recommender(graph, USERS, ITEMS), path)
     scorer = OnnxRecommender(path)
@@ -109,7 +113,7 @@ def test_score_batch_with_a_tabular_model(tmp_path):
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "linear",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])], [w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=9)
     model.metadata_props.append(onnx.StringStringEntryProto(key="rwb.features",
                                                             value=json.dumps(["a", "b"])))
     onnx.save(model, tmp_path / "linear.onnx")
@@ -131,7 +135,7 @@ def _get(url):
 
 
 def test_service_answers_and_reloads_when_the_champion_moves():
-    promote("recommender", _register(recommender_onnx(U, V, user_ids=USERS, item_ids=ITEMS)))
+    promote("recommender", _register(score_matrix_model(U, V)))
     service = RecommendService(["recommender"], port=0, poll_seconds=0.2).start()
     try:
         assert service.host == "127.0.0.1"
@@ -145,7 +149,7 @@ def test_service_answers_and_reloads_when_the_champion_moves():
             with pytest.raises(urllib.error.HTTPError) as failure:
                 urllib.request.urlopen(service.url + path, timeout=30)
             assert failure.value.code == code
-        promote("recommender", _register(recommender_onnx(U, -V, user_ids=USERS, item_ids=ITEMS)))
+        promote("recommender", _register(score_matrix_model(U, -V)))
         deadline = time.time() + 20
         while _get(service.url + "/health")["models"]["recommender"] != "2":
             assert time.time() < deadline, "the service did not reload the new champion"
@@ -162,7 +166,7 @@ def test_resolve_reports_unknown_models():
 
 
 def test_cli_score_and_registry(model_file, tmp_path, workspace_home):
-    promote("recommender", _register(recommender_onnx(U, V, user_ids=USERS, item_ids=ITEMS)))
+    promote("recommender", _register(score_matrix_model(U, V)))
     pd.DataFrame({"user_id": USERS}).to_parquet(tmp_path / "users.parquet")
     result = subprocess.run([RWB, "score", "--model", "recommender@champion", "--input",
                              str(tmp_path / "users.parquet"), "--output", str(tmp_path / "o.csv"),
