@@ -10,8 +10,9 @@ __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_
            'RETURN_COL', 'ORDER_LINE_COLUMNS', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART', 'EVENT_ORDER',
            'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'WorkbenchError', 'ConfigError', 'DataError',
            'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'UnknownIdError', 'require_columns',
-           'limit_threads', 'check_fitted', 'Settings', 'get_settings', 'Workspace', 'get_workspace', 'seed_everything',
-           'get_logger', 'progress', 'new_run_dir', 'save_metrics', 'Metric', 'metric_registry', 'select_metrics']
+           'limit_threads', 'subpackage_exports', 'check_fitted', 'Settings', 'get_settings', 'Workspace',
+           'get_workspace', 'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics', 'Metric',
+           'metric_registry', 'select_metrics']
 
 # %% ../nbs/00_core.ipynb #8a4118b5
 import logging
@@ -144,6 +145,29 @@ def limit_threads(
     except ImportError:  # pragma: no cover
         import contextlib
         return contextlib.nullcontext()
+
+# %% ../nbs/00_core.ipynb #35375d23
+def subpackage_exports(
+    package: str,       # the subpackage, e.g. "retail_workbench.recsys"
+    submodules: tuple,  # its modules, in the order to look names up
+):
+    "`__getattr__` and `__dir__` for a subpackage: its modules' public names, imported on first use."
+    import importlib
+
+    def __getattr__(name: str):
+        for submodule in submodules:
+            module = importlib.import_module(f"{package}.{submodule}")
+            if name in getattr(module, "__all__", ()):
+                return getattr(module, name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list:
+        names = set(submodules)
+        for submodule in submodules:
+            names |= set(importlib.import_module(f"{package}.{submodule}").__all__)
+        return sorted(names)
+
+    return __getattr__, __dir__
 
 # %% ../nbs/00_core.ipynb #285832b7
 def check_fitted(

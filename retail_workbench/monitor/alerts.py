@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core import ConfigError, TS_COL, get_logger, get_workspace
+from ..core import ConfigError, TS_COL, get_logger, get_settings, get_workspace
 from .drift import data_drift
 
 # %% ../../nbs/monitor/51_alerts.ipynb #c093f521
@@ -163,9 +163,7 @@ def record_alerts(
     payload = {"alerts": [a.to_dict() for a in alerts], "worst": _worst(alerts), **context}
     if mlflow_run_id:
         from mlflow.tracking import MlflowClient
-        from retail_workbench.ops.tracking import configure_mlflow
-        configure_mlflow()
-        client = MlflowClient()
+        client = MlflowClient(get_settings().mlflow_tracking_uri)  # the run exists: so does its store
         client.log_dict(mlflow_run_id, payload, "alerts.json")
         for severity in SEVERITIES:
             count = sum(a.severity == severity for a in alerts)
