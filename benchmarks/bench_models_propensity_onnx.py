@@ -13,8 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import record, timed  # noqa: E402
 
 from retail_workbench.customers.propensity import (  # noqa: E402
-    TARGET_COL, load_sessions, make_propensity_pipeline, session_frame,
+    TARGET_COL, make_propensity_pipeline, session_frame,
 )
+from retail_workbench.data.datasets import load_sessions  # noqa: E402
 from retail_workbench.ops.onnx import (  # noqa: E402
     OnnxPropensityScorer, propensity_parity, propensity_to_onnx,
 )

@@ -559,7 +559,7 @@ class LightFMRecommender(_Recommender):
         customers: pd.DataFrame | None = None,     # attributes of users not seen in training
     ) -> dict:
         "Dense per-user inputs of the scoring function: ids, row codes, attribute rows, histories."
-        self._check_fitted()
+        check_fitted(self, "seen_")
         user_ids = _as_id_index(user_ids)
         codes = _codes(self.user_index_, user_ids)
         new = codes < 0
