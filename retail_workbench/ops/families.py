@@ -12,7 +12,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ..core import DATE_COL, ITEM_COL, UNITS_COL, USER_COL, ConfigError
+from ..core import DATE_COL, ITEM_COL, UNITS_COL, USER_COL, ConfigError, DataError
 from ..data.datasets import Resolved, resolve_source
 from ..data.store import SnapshotStore
 from ..forecast.backtest import mae, wape
@@ -64,11 +64,22 @@ def family_inputs(
 # %% ../../nbs/ops/43_families.ipynb #134b1c2a
 RECOMMENDER_K = 10
 
+def _require_known_users(history: pd.DataFrame, held_out: pd.DataFrame, name: str):
+    "A recommender is evaluated on users it has seen: a held-out period of new users only is an error."
+    known = held_out[USER_COL].isin(pd.unique(history[USER_COL]))
+    if not known.any():
+        raise DataError(
+            f"the {name} period has {held_out[USER_COL].nunique()} users and none of them is in the "
+            "period before it: a recommender cannot be evaluated there.",
+            hint="Give it more history per user (a longer or larger interactions table).")
+
 def _recommender_split(tables: dict, quick: bool = False) -> dict:
     interactions = tables["interactions"]
     context = {"catalog": tables.get("catalog"), "customers": tables.get("customers")}
     train_full, test = chronological_split(interactions, test_frac=0.2)
     train, valid = chronological_split(train_full, test_frac=0.2)
+    _require_known_users(train_full, test, "test")
+    _require_known_users(train, valid, "validation")
     return {"train": train, "valid": valid, "train_full": train_full, "test": test,
             "context": context}
 
