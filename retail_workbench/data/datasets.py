@@ -102,7 +102,7 @@ def synthetic_world_size(
 # %% ../../nbs/data/08_datasets.ipynb #59328080
 def _missing_table(table: str, where: str) -> DataError:
     return DataError(
-        f"table {table!r} is needed but {where} has none.",
+        f"table {table!r} is needed and is not in {where}.",
         hint=f"Ingest it (`rwb ingest FILE --format FORMAT`), pass a file, snapshot id or DataFrame "
              f"for {table!r}, or ask for a synthetic world by name ('synthetic:quick').")
 
@@ -134,6 +134,14 @@ def _from_file(spec: str, format: str | None, wanted: list) -> Resolved:
         raise ConfigError(f"{spec!r} is a file: say which loader reads it (format=...).",
                           hint="Formats: retail_workbench.data.loaders.LOADERS, e.g. 'online_retail'.")
     return Resolved(tables, {}, {t: f"{spec} ({format or 'as is'})" for t in tables})
+
+def _described(spec, store: SnapshotStore) -> str:
+    "The source in words, for messages."
+    if isinstance(spec, dict):
+        return f"the tables given ({', '.join(spec) or 'none'})"
+    if isinstance(spec, (str, Path)):
+        return f"the store at {store.root}" if str(spec) == "store" else repr(str(spec))
+    return "the given source"
 
 def _looks_like_file(spec: str) -> bool:
     return "://" in spec or Path(spec).expanduser().exists() or Path(spec).suffix != ""
@@ -183,11 +191,9 @@ def resolve_source(
                 f"data source {text!r} is not a snapshot, a table of the store at {store.root}, "
                 "or an existing file.",
                 hint=f"Tables in the store: {store.tables() or 'none'}; or pass a file path.")
-    where = spec if isinstance(spec, str) else "the given source"
     for table in tables:
         if table not in found.tables:
-            raise _missing_table(table, f"the store at {store.root}" if spec == "store"
-                                 else repr(where))
+            raise _missing_table(table, _described(spec, store))
     if wanted:
         keep = [t for t in wanted if t in found.tables]
         found = Resolved({t: found.tables[t] for t in keep},
