@@ -119,3 +119,25 @@ def test_second_training_on_the_same_data_is_not_promoted(workspace_home):
     contexts = {d.dataset.name: d.tags for d in run.inputs.dataset_inputs}
     assert set(contexts) == {"interactions", "catalog", "customers", "recommender_eval"}
     assert run.data.tags["catalog_version"].startswith("catalog-")
+
+
+@pytest.mark.slow
+def test_steps_train_on_the_ids_earlier_steps_reported_not_on_the_latest_heads(workspace_home):
+    "A head moved by a concurrent ingest between validate and training does not reach the model."
+    from retail_workbench.data.store import SnapshotStore
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    spec = {"name": "ids", "templates": str(templates), "steps": [
+        {"name": "ingest", "template": "ct_ingest", "parameters": {"data": "{data}"}},
+        {"name": "validate", "template": "ct_validate", "parameters": {"snapshots": "{snapshots}"}},
+        {"name": "move", "template": str(FIXTURES / "move_head_step.ipynb")},
+        {"name": "recommender", "template": "ct_train_register",
+         "parameters": {"family": "recommender", "snapshots": "{snapshots}", "quick": True}}]}
+    result = run_pipeline(spec, data="synthetic:quick", shared_kernel=True)
+    assert result.status == "succeeded"
+    validated = json.loads((result.run_dir / "validate.metrics.json").read_text())["snapshots"]
+    moved = json.loads((result.run_dir / "move.metrics.json").read_text())["moved_head"]
+    assert SnapshotStore().latest("interactions").id == moved != validated["interactions"]
+    trained = json.loads((result.run_dir / "recommender.metrics.json").read_text())["trained_on"]
+    assert trained["interactions"] == validated["interactions"]
+    state = load_state(result.run_id)
+    assert state["snapshots"]["interactions"] == validated["interactions"]
