@@ -393,9 +393,13 @@ def validate_step(
             quarantine = get_workspace().path("data", "quarantine") / f"{snapshot.id}.parquet"
             result.quarantine.astype(str).to_parquet(quarantine)
         if result.rows_clean == 0:
-            raise DataError(f"validation kept none of the {snapshot.rows} rows of {table} "
-                            f"({snapshot.id}); the quarantine with the reasons is {quarantine}.",
-                            hint="Fix the source or its rules; nothing was stored as clean.")
+            top = sorted(result.counts.items(), key=lambda kv: -kv[1])[:3]
+            reasons = "; ".join(f"{rule}: {count:,} rows" for rule, count in top if count)
+            raise DataError(f"validation kept none of the {snapshot.rows:,} rows of {table} "
+                            f"({snapshot.id}); top reasons: {reasons}. The quarantine with every "
+                            f"row's reasons is {quarantine}.",
+                            hint="Ingest the table it refers to (e.g. your catalog) or fix the source; "
+                                 "nothing was stored as clean.")
         if result.rows_quarantined:
             clean = store.write(result.clean, table=table, source=f"validated {snapshot.id}",
                                 parent=snapshot.id)
