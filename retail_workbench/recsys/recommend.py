@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from fastcore.basics import patch
 from sklearn.base import BaseEstimator
 
 from ..core import (BRAND_COL, CATEGORY_COL, ConfigError, DataError, EVENT_ADD_TO_CART,
@@ -392,9 +393,7 @@ def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
     return (sp.diags(scale.astype(np.float32)) @ matrix).tocsr().astype(np.float32)
 
-# %% ../../nbs/recsys/10_recommend.ipynb #9854dde7
-LOSSES = ("warp", "bpr", "logistic", "warp-kos")
-
+# %% ../../nbs/recsys/10_recommend.ipynb #4e0b7b76
 def fold_in_matrices(
     item_embeddings: np.ndarray,  # (n_items, d) item vectors V
     weight: float = 100.0,        # alpha: target score of a user's own items
@@ -405,6 +404,10 @@ def fold_in_matrices(
     n, d = V.shape
     P = np.linalg.inv(V.T @ V / n + reg * np.eye(d)) / n
     return (weight * V @ P).astype(np.float32), (V.T @ V @ P).astype(np.float32)
+
+
+# %% ../../nbs/recsys/10_recommend.ipynb #31229a34
+LOSSES = ("warp", "bpr", "logistic", "warp-kos")
 
 class LightFMRecommender(_Recommender):
     "LightFM hybrid matrix factorisation with event weights and cold start, scikit-learn style."
@@ -504,123 +507,146 @@ class LightFMRecommender(_Recommender):
         self.fold_in_items_, self.fold_in_start_ = fold_in_matrices(
             self.item_embeddings_, self.fold_in_weight, self.fold_in_reg)
 
-    def _cold_start_hint(self) -> str:
-        if self.user_space_ is not None:
-            return ("Pass their attributes as `customers=` and/or recent events as "
-                    "`interactions=` (cold-start path).")
-        return "Pass their recent events as `interactions=` (cold-start path: fold-in)."
 
-    def _new_user_features(self, user_ids: pd.Index, customers) -> sp.csr_matrix | None:
-        "Attribute rows (feature block only) of new users, from `customers` or the fit-time table."
-        if self.user_space_ is None or not len(user_ids):
-            return None
-        table = self.customers_
-        if customers is not None:
-            table = pd.concat([table, _current_rows(customers, USER_COL)])
-            table = table[~table.index.duplicated(keep="last")]
-        rows = table.reindex(user_ids)
-        rows[USER_COL] = user_ids.to_numpy()
-        return self.user_space_.transform(rows)
+# %% ../../nbs/recsys/10_recommend.ipynb #d250da41
+@patch
+def _new_user_vectors(self: LightFMRecommender, history: sp.csr_matrix,
+                      features) -> tuple[np.ndarray, np.ndarray]:
+    "Embeddings and biases of new users: attributes, then fold-in of their events."
+    n_identity = len(self.user_index_)
+    d = self.item_embeddings_.shape[1]
+    start = np.zeros((history.shape[0], d), dtype=np.float32)
+    bias = np.zeros(history.shape[0], dtype=np.float32)
+    if features is not None and features.shape[1]:
+        normalised = _normalise_rows(features)
+        start = normalised @ self.model_.user_embeddings[n_identity:]
+        bias = normalised @ self.model_.user_biases[n_identity:]
+    delta = history @ self.fold_in_items_ - start @ self.fold_in_start_
+    has_events = (history.getnnz(axis=1) > 0)[:, None]
+    return (start + np.where(has_events, delta, 0)).astype(np.float32), bias
 
-    def _new_user_vectors(self, history: sp.csr_matrix, features) -> tuple[np.ndarray, np.ndarray]:
-        "Embeddings and biases of new users: attributes, then fold-in of their events."
-        n_identity = len(self.user_index_)
-        d = self.item_embeddings_.shape[1]
-        start = np.zeros((history.shape[0], d), dtype=np.float32)
-        bias = np.zeros(history.shape[0], dtype=np.float32)
-        if features is not None and features.shape[1]:
-            normalised = _normalise_rows(features)
-            start = normalised @ self.model_.user_embeddings[n_identity:]
-            bias = normalised @ self.model_.user_biases[n_identity:]
-        delta = history @ self.fold_in_items_ - start @ self.fold_in_start_
-        has_events = (history.getnnz(axis=1) > 0)[:, None]
-        return (start + np.where(has_events, delta, 0)).astype(np.float32), bias
+@patch
+def user_vectors(self: LightFMRecommender, codes: np.ndarray, history: sp.csr_matrix,
+                 features=None) -> tuple[np.ndarray, np.ndarray]:
+    "Embeddings and biases of users: learned for codes >= 0, cold start for -1."
+    check_fitted(self, "seen_")
+    known = codes >= 0
+    vectors = np.zeros((len(codes), self.item_embeddings_.shape[1]), dtype=np.float32)
+    biases = np.zeros(len(codes), dtype=np.float32)
+    vectors[known] = self.user_embeddings_[codes[known]]
+    biases[known] = self.user_biases_[codes[known]]
+    if (~known).any():
+        new_features = None if features is None else features[np.flatnonzero(~known)]
+        rows = np.flatnonzero(~known)
+        vectors[~known], biases[~known] = self._new_user_vectors(history[rows], new_features)
+    return vectors, biases
 
-    def user_vectors(self, codes: np.ndarray, history: sp.csr_matrix,
-                     features=None) -> tuple[np.ndarray, np.ndarray]:
-        "Embeddings and biases of users: learned for codes >= 0, cold start for -1."
-        check_fitted(self, "seen_")
-        known = codes >= 0
-        vectors = np.zeros((len(codes), self.item_embeddings_.shape[1]), dtype=np.float32)
-        biases = np.zeros(len(codes), dtype=np.float32)
-        vectors[known] = self.user_embeddings_[codes[known]]
-        biases[known] = self.user_biases_[codes[known]]
-        if (~known).any():
-            new_features = None if features is None else features[np.flatnonzero(~known)]
-            rows = np.flatnonzero(~known)
-            vectors[~known], biases[~known] = self._new_user_vectors(history[rows], new_features)
-        return vectors, biases
 
-    def scoring_inputs(
-        self,
-        user_ids,                       # ids of the users to score (list-like or one id)
-        exclude_seen: bool = True,      # known users' training items go into `history` (masked)
-        interactions: pd.DataFrame | None = None,  # events of users not seen in training
-        customers: pd.DataFrame | None = None,     # attributes of users not seen in training
-    ) -> dict:
-        "Dense per-user inputs of the scoring function: ids, row codes, attribute rows, histories."
-        check_fitted(self, "seen_")
-        user_ids = _as_id_index(user_ids)
-        codes = _codes(self.user_index_, user_ids)
-        new = codes < 0
-        new_ids = user_ids[new]
-        new_history = self._history(new_ids, interactions)
-        new_features = self._new_user_features(new_ids, customers)
-        self._check_new_users(new_ids, new_history, new_features, interactions)
-        history = np.zeros((len(user_ids), len(self.item_index_)), np.float32)
-        if exclude_seen:
-            history[~new] = self.seen_[codes[~new]].toarray()
-        history[new] = new_history.toarray()
-        n_features = 0
-        if self.user_space_ is not None:
-            n_features = self.model_.user_embeddings.shape[0] - len(self.user_index_)
-        features = np.zeros((len(user_ids), n_features), np.float32)
-        if new_features is not None and new_features.shape[1]:
-            features[new] = _normalise_rows(new_features).toarray()
-        index = np.where(new, len(self.user_index_), codes).astype(np.int64)
-        return {"user_ids": user_ids,      # distinct ids, in their given order
-                "user_index": index,       # row of the user table; n_users for a new user
-                "user_features": features, # a new user's normalised attribute row, else zeros
-                "history": history}        # (n, n_items) weighted events / seen items
+# %% ../../nbs/recsys/10_recommend.ipynb #9913a20d
+@patch
+def _score(self: LightFMRecommender, codes, history, features):
+    vectors, biases = self.user_vectors(codes, history, features)
+    return vectors @ self.item_embeddings_.T + self.item_biases_ + biases[:, None]
 
-    def _score(self, codes, history, features):
-        vectors, biases = self.user_vectors(codes, history, features)
-        return vectors @ self.item_embeddings_.T + self.item_biases_ + biases[:, None]
 
-    def add_items(self, catalog: pd.DataFrame):
-        "Make new catalogue items recommendable from their attributes, without refitting."
-        check_fitted(self, "seen_")
-        rows = _current_rows(catalog, ITEM_COL)
-        rows = rows[~rows.index.isin(self.item_index_)]
-        if not len(rows):
-            return self
-        d = self.item_embeddings_.shape[1]
-        if self.item_space_ is not None:
-            n_identity = self.item_features_.shape[1] - len(self.item_space_.names_)
-            attributes = _normalise_rows(self.item_space_.transform(rows))
-            embeddings = attributes @ self.model_.item_embeddings[n_identity:]
-            biases = attributes @ self.model_.item_biases[n_identity:]
-            no_features = attributes.getnnz(axis=1) == 0
-        else:
-            embeddings = np.zeros((len(rows), d), dtype=np.float32)
-            biases = np.zeros(len(rows), dtype=np.float32)
-            no_features = np.ones(len(rows), dtype=bool)
-        embeddings[no_features] = self.item_embeddings_.mean(axis=0)
-        biases[no_features] = self.item_biases_.mean()
-        self.item_index_ = self.item_index_.append(pd.Index(rows.index))
-        self.item_embeddings_ = np.vstack([self.item_embeddings_, embeddings]).astype(np.float32)
-        self.item_biases_ = np.concatenate([self.item_biases_, biases]).astype(np.float32)
-        no_history = sp.csr_matrix((self.seen_.shape[0], len(rows)))
-        self.seen_ = sp.hstack([self.seen_, no_history]).tocsr()
-        self._update_fold_in()
+# %% ../../nbs/recsys/10_recommend.ipynb #264a69a1
+@patch
+def _new_user_features(self: LightFMRecommender, user_ids: pd.Index,
+                       customers) -> sp.csr_matrix | None:
+    "Attribute rows (feature block only) of new users, from `customers` or the fit-time table."
+    if self.user_space_ is None or not len(user_ids):
+        return None
+    table = self.customers_
+    if customers is not None:
+        table = pd.concat([table, _current_rows(customers, USER_COL)])
+        table = table[~table.index.duplicated(keep="last")]
+    rows = table.reindex(user_ids)
+    rows[USER_COL] = user_ids.to_numpy()
+    return self.user_space_.transform(rows)
+
+@patch
+def _cold_start_hint(self: LightFMRecommender) -> str:
+    if self.user_space_ is not None:
+        return ("Pass their attributes as `customers=` and/or recent events as "
+                "`interactions=` (cold-start path).")
+    return "Pass their recent events as `interactions=` (cold-start path: fold-in)."
+
+
+# %% ../../nbs/recsys/10_recommend.ipynb #b4f01007
+@patch
+def scoring_inputs(
+    self: LightFMRecommender,
+    user_ids,                       # ids of the users to score (list-like or one id)
+    exclude_seen: bool = True,      # known users' training items go into `history` (masked)
+    interactions: pd.DataFrame | None = None,  # events of users not seen in training
+    customers: pd.DataFrame | None = None,     # attributes of users not seen in training
+) -> dict:
+    "Dense per-user inputs of the scoring function: ids, row codes, attribute rows, histories."
+    check_fitted(self, "seen_")
+    user_ids = _as_id_index(user_ids)
+    codes = _codes(self.user_index_, user_ids)
+    new = codes < 0
+    new_ids = user_ids[new]
+    new_history = self._history(new_ids, interactions)
+    new_features = self._new_user_features(new_ids, customers)
+    self._check_new_users(new_ids, new_history, new_features, interactions)
+    history = np.zeros((len(user_ids), len(self.item_index_)), np.float32)
+    if exclude_seen:
+        history[~new] = self.seen_[codes[~new]].toarray()
+    history[new] = new_history.toarray()
+    n_features = 0
+    if self.user_space_ is not None:
+        n_features = self.model_.user_embeddings.shape[0] - len(self.user_index_)
+    features = np.zeros((len(user_ids), n_features), np.float32)
+    if new_features is not None and new_features.shape[1]:
+        features[new] = _normalise_rows(new_features).toarray()
+    index = np.where(new, len(self.user_index_), codes).astype(np.int64)
+    return {"user_ids": user_ids,      # distinct ids, in their given order
+            "user_index": index,       # row of the user table; n_users for a new user
+            "user_features": features, # a new user's normalised attribute row, else zeros
+            "history": history}        # (n, n_items) weighted events / seen items
+
+
+# %% ../../nbs/recsys/10_recommend.ipynb #ef94d399
+@patch
+def add_items(self: LightFMRecommender, catalog: pd.DataFrame):
+    "Make new catalogue items recommendable from their attributes, without refitting."
+    check_fitted(self, "seen_")
+    rows = _current_rows(catalog, ITEM_COL)
+    rows = rows[~rows.index.isin(self.item_index_)]
+    if not len(rows):
         return self
+    d = self.item_embeddings_.shape[1]
+    if self.item_space_ is not None:
+        n_identity = self.item_features_.shape[1] - len(self.item_space_.names_)
+        attributes = _normalise_rows(self.item_space_.transform(rows))
+        embeddings = attributes @ self.model_.item_embeddings[n_identity:]
+        biases = attributes @ self.model_.item_biases[n_identity:]
+        no_features = attributes.getnnz(axis=1) == 0
+    else:
+        embeddings = np.zeros((len(rows), d), dtype=np.float32)
+        biases = np.zeros(len(rows), dtype=np.float32)
+        no_features = np.ones(len(rows), dtype=bool)
+    embeddings[no_features] = self.item_embeddings_.mean(axis=0)
+    biases[no_features] = self.item_biases_.mean()
+    self.item_index_ = self.item_index_.append(pd.Index(rows.index))
+    self.item_embeddings_ = np.vstack([self.item_embeddings_, embeddings]).astype(np.float32)
+    self.item_biases_ = np.concatenate([self.item_biases_, biases]).astype(np.float32)
+    no_history = sp.csr_matrix((self.seen_.shape[0], len(rows)))
+    self.seen_ = sp.hstack([self.seen_, no_history]).tocsr()
+    self._update_fold_in()
+    return self
 
-    def similar_items(self, item_ids, k: int = 10) -> pd.DataFrame:
-        "The `k` items with the most similar embeddings (cosine): item_id, similar_item_id, ..."
-        check_fitted(self, "seen_")
-        norms = np.linalg.norm(self.item_embeddings_, axis=1, keepdims=True)
-        unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
-        return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
+
+# %% ../../nbs/recsys/10_recommend.ipynb #87999dc8
+@patch
+def similar_items(self: LightFMRecommender, item_ids, k: int = 10) -> pd.DataFrame:
+    "The `k` items with the most similar embeddings (cosine): item_id, similar_item_id, ..."
+    check_fitted(self, "seen_")
+    norms = np.linalg.norm(self.item_embeddings_, axis=1, keepdims=True)
+    unit = self.item_embeddings_ / np.maximum(norms, 1e-12)
+    return _similar_frame(self, item_ids, k, lambda c: unit[c] @ unit.T)
+
 
 # %% ../../nbs/recsys/10_recommend.ipynb #f7310fe9
 def recommender_tables(
