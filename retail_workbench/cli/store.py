@@ -51,9 +51,9 @@ def snapshot_diff(
     diff = _open_store(store).diff(old_id, new_id, key=key_columns)
     summary = diff.summary()
     if as_json:
-        summary["changed_rows"] = json.loads(diff.changed.head(limit).to_json(orient="records"))
-        summary["added_rows"] = json.loads(diff.added.head(limit).to_json(orient="records"))
-        summary["removed_rows"] = json.loads(diff.removed.head(limit).to_json(orient="records"))
+        for part in ("changed", "added", "removed"):
+            rows = getattr(diff, part).head(limit).to_json(orient="records", date_format="iso")
+            summary[f"{part}_rows"] = json.loads(rows)
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
     typer.echo(f"{diff.old_id} -> {diff.new_id} (key: {diff.key or 'whole rows'})")

@@ -259,7 +259,10 @@ def lineage(
         number = alias_version(name, number)
         if number is None:
             raise RegistryError(f"model '{name}' has no version with alias '{version}'.")
-    found = client.get_model_version(name, number)
+    try:
+        found = client.get_model_version(name, number)
+    except Exception:  # MLflow's "not found" for a version number that was never registered
+        raise RegistryError(f"model '{name}' has no version {number}.") from None
     rows = []
     for item in client.get_run(found.run_id).inputs.dataset_inputs:
         tags = {t.key: t.value for t in item.tags}
