@@ -61,24 +61,25 @@ _MAP = typer.Option(None, "--map", help="generic format: SOURCE=CANONICAL column
 _SET = typer.Option(None, "--set", help="generic format: COLUMN=VALUE constant (repeatable).")
 
 def ingest(path: str = typer.Argument(..., help="File, folder or fsspec URI."),
-                   format_name: str = _FORMAT, as_json: bool = _JSON,
-                   encoding: str = _ENCODING, table: str = _TABLE,
-                   maps: list[str] = _MAP, sets: list[str] = _SET):
+           format_name: str = _FORMAT, as_json: bool = _JSON,
+           encoding: str = _ENCODING, table: str = _TABLE,
+           maps: list[str] = _MAP, sets: list[str] = _SET,
+           allow_empty: bool = typer.Option(False, "--allow-empty",
+                                            help="Store a table even if no row of it is clean.")):
     "Load PATH, verify it, and store clean tables and quarantine as snapshots."
     from retail_workbench.data import ingest as ingest_module
     options = loader_options(encoding, table, maps, sets)
-    summary = ingest_module.ingest(path, format_name, **options)
+    summary = ingest_module.ingest(path, format_name, allow_empty=allow_empty, **options)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         _echo_summary(summary, stored=True)
 
 def validate(path: str = typer.Argument(..., help="File, folder or fsspec URI."),
-                     format_name: str = _FORMAT, as_json: bool = _JSON,
-                     encoding: str = _ENCODING, table: str = _TABLE,
-                     maps: list[str] = _MAP, sets: list[str] = _SET,
-                     strict: bool = typer.Option(False,
-                                                 help="Exit 1 if any row is rejected.")):
+             format_name: str = _FORMAT, as_json: bool = _JSON,
+             encoding: str = _ENCODING, table: str = _TABLE,
+             maps: list[str] = _MAP, sets: list[str] = _SET,
+             strict: bool = typer.Option(False, help="Exit 1 if any row is rejected.")):
     "Load PATH and report what verification would keep and quarantine; store nothing."
     from retail_workbench.data.ingest import check_source_tables
     options = loader_options(encoding, table, maps, sets)

@@ -26,7 +26,8 @@ def snapshots(
     "List the stored snapshots, oldest first (`*` marks each table's latest)."
     listing = _open_store(store).list(table or None)
     if as_json:
-        typer.echo(json.dumps(listing.to_dict(orient="records"), indent=2))
+        records = json.loads(listing.to_json(orient="records"))  # missing values become null
+        typer.echo(json.dumps(records, indent=2))
         return
     if listing.empty:
         typer.echo("no snapshots" + (f" of table {table!r}" if table else ""))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..core import ConfigError, get_logger, progress
+from ..core import ConfigError, DataError, get_logger, progress
 from .loaders import get_loader
 from .verify import RULES, VerifyResult, verify
 
@@ -80,6 +80,7 @@ def ingest(
     store=None,                 # a `SnapshotStore`; default the workspace's store
     rules: dict | None = None,  # table -> rules replacing the defaults for that table
     now=None,                   # "now" for time rules (default: current UTC time)
+    allow_empty: bool = False,  # store a table even when none of its rows is clean
     **options,                  # loader options (encoding, mapping, ...)
 ) -> dict:
     "Load, verify and snapshot `source`; return a summary with snapshot ids and per-rule counts."
@@ -88,6 +89,15 @@ def ingest(
     store = SnapshotStore() if store is None else store
     log = get_logger("ingest")
     summary = checked.summary()
+    for table, result in checked.results.items():
+        if result.rows_in and result.rows_clean == 0 and not allow_empty:
+            top = sorted(result.counts.items(), key=lambda kv: -kv[1])[:3]
+            reasons = "; ".join(f"{rule}: {count:,} rows" for rule, count in top if count)
+            raise DataError(f"{source}: none of the {result.rows_in:,} rows of {table} is clean "
+                            f"(top reasons: {reasons}); nothing was stored.",
+                            hint="Fix the source or the loader options (`rwb validate` shows "
+                                 "every rule), or store it anyway with allow_empty=True "
+                                 "(`--allow-empty`).")
     for table, result in progress(checked.results.items(), total=len(checked.results),
                                   desc="snapshot"):
         if result.rows_clean == 0:

@@ -186,3 +186,16 @@ def test_every_fixture_format_keeps_every_row(source, format_name):
     problems = check.summary()["tables"][check.main_table]["problems"]
     for problem in problems:
         assert 0 < len(problem["examples"]) <= 3 and "row" in problem["examples"][0]
+
+
+def test_an_ingest_with_no_clean_row_stores_nothing_and_exits_non_zero(tmp_path, workspace_home):
+    priceless = tmp_path / "priceless.csv"
+    pd.read_csv(RETAIL_CSV, encoding="latin-1").assign(UnitPrice=0).to_csv(priceless, index=False)
+    code, out, err = rwb("ingest", priceless, "--format", "online_retail")
+    assert code == 1, err
+    assert "none of the 3,000 rows of interactions is clean" in err
+    assert "price_positive: 3,000 rows" in err and "nothing was stored" in err
+    assert SnapshotStore().tables() == []
+    code, out, err = rwb("ingest", priceless, "--format", "online_retail", "--allow-empty", "--json")
+    assert code == 0, err
+    assert json.loads(out)["rows_clean"] == 0 and "interactions" in SnapshotStore().tables()
