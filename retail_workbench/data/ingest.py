@@ -91,10 +91,8 @@ def ingest(
     summary = checked.summary()
     for table, result in checked.results.items():
         if result.rows_in and result.rows_clean == 0 and not allow_empty:
-            top = sorted(result.counts.items(), key=lambda kv: -kv[1])[:3]
-            reasons = "; ".join(f"{rule}: {count:,} rows" for rule, count in top if count)
             raise DataError(f"{source}: none of the {result.rows_in:,} rows of {table} is clean "
-                            f"(top reasons: {reasons}); nothing was stored.",
+                            f"(top reasons: {result.top_reasons()}); nothing was stored.",
                             hint="Fix the source or the loader options (`rwb validate` shows "
                                  "every rule), or store it anyway with allow_empty=True "
                                  "(`--allow-empty`).")

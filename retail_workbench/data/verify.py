@@ -227,6 +227,11 @@ class VerifyResult:
                               "description": r.description, "examples": r.examples}
                              for r in hits.itertuples()]}
 
+    def top_reasons(self, n: int = 3) -> str:
+        "The `n` rules that failed most rows, in words: 'price_positive: 3,000 rows; ...'."
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])[:n]
+        return "; ".join(f"{rule}: {count:,} rows" for rule, count in top if count)
+
     def __repr__(self) -> str:
         return (f"VerifyResult({self.table!r}: {self.rows_in} rows in, {self.rows_clean} clean, "
                 f"{self.rows_quarantined} quarantined)")

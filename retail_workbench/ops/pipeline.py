@@ -169,7 +169,7 @@ class _Kernel:
         self.km = KernelManager(kernel_name=kernel_name)
         self.km.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
 
-    def execute(self, template: Path, output: str, parameters: dict, env: dict):
+    def execute(self, template: Path, output: str, parameters: dict, env: dict | None = None):
         import nbformat
         from nbclient import NotebookClient
         from papermill.parameterize import parameterize_notebook
@@ -178,8 +178,9 @@ class _Kernel:
         nb = parameterize_notebook(load_notebook_node(str(template)), parameters,
                                    kernel_name=self.kernel_name)
         nb = prepare_notebook_metadata(nb, str(template), output)
-        setup = "import os\nos.environ.update(" + json.dumps(env) + ")"
-        nb.cells.insert(0, nbformat.v4.new_code_cell(setup, metadata={"tags": ["injected-env"]}))
+        if env:  # a shared kernel: this step's environment, set before its first cell
+            setup = "import os\nos.environ.update(" + json.dumps(env) + ")"
+            nb.cells.insert(0, nbformat.v4.new_code_cell(setup, metadata={"tags": ["injected-env"]}))
         try:
             NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.kernel_name).execute()
         finally:
@@ -216,7 +217,7 @@ def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
     try:
         if own_kernel:
             kernel = _Kernel(spec.kernel, run_dir, env)
-        kernel.execute(step.template, record["notebook"], parameters, env)
+        kernel.execute(step.template, record["notebook"], parameters, None if own_kernel else env)
     except Exception as exc:  # nbclient raises CellExecutionError with the cell's error
         error = exc
     finally:
@@ -392,11 +393,10 @@ def validate_step(
         if result.rows_quarantined:
             quarantine = get_workspace().path("data", "quarantine") / f"{snapshot.id}.parquet"
             result.quarantine.astype(str).to_parquet(quarantine)
-        if result.rows_clean == 0:
-            top = sorted(result.counts.items(), key=lambda kv: -kv[1])[:3]
-            reasons = "; ".join(f"{rule}: {count:,} rows" for rule, count in top if count)
+        if result.rows_clean == 0 and result.rows_quarantined:
             raise DataError(f"validation kept none of the {snapshot.rows:,} rows of {table} "
-                            f"({snapshot.id}); top reasons: {reasons}. The quarantine with every "
+                            f"({snapshot.id}); top reasons: {result.top_reasons()}. The "
+                            "quarantine with every "
                             f"row's reasons is {quarantine}.",
                             hint="Ingest the table it refers to (e.g. your catalog) or fix the source; "
                                  "nothing was stored as clean.")

@@ -137,14 +137,14 @@ def promotion_gate(
     challenger = challenger or alias_version(name, CHALLENGER)
     if challenger is None:
         raise RegistryError(f"model '{name}' has no challenger to evaluate.")
-    previous = client.get_model_version(name, challenger).tags.get("gate.decision")
+    recorded = client.get_model_version(name, challenger).tags
+    previous = recorded.get("gate.decision")
     if previous is not None:  # already decided (e.g. a resumed pipeline): keep the first decision
-        tags = client.get_model_version(name, challenger).tags
-        return GateDecision(previous == "promoted", tags.get("gate.reason", ""), config.metric,
-                            float(tags.get("gate.challenger_score", "nan")),
+        return GateDecision(previous == "promoted", recorded.get("gate.reason", ""), config.metric,
+                            float(recorded.get("gate.challenger_score", "nan")),
                             challenger_version=challenger,
-                            champion_version=tags.get("gate.champion_version") or None,
-                            eval_snapshot=tags.get("gate.eval_snapshot") or None)
+                            champion_version=recorded.get("gate.champion_version") or None,
+                            eval_snapshot=recorded.get("gate.eval_snapshot") or None)
     champion = alias_version(name, CHAMPION)
     challenger_score = float(evaluate(f"models:/{name}/{challenger}"))
     champion_score = None
