@@ -132,8 +132,19 @@ FAMILIES["recommender"] = Family(
 # %% ../../nbs/ops/43_families.ipynb #6f685fff
 FORECAST_HORIZON = 14
 
+def _require_daily(sales: pd.DataFrame):
+    "The forecaster family splits by days: a weekly or monthly table is an error that says so."
+    spacing = pd.Series(pd.to_datetime(sales[DATE_COL]).drop_duplicates().sort_values()).diff()
+    step = spacing.median()
+    if pd.notna(step) and step > pd.Timedelta(days=1):
+        raise DataError(
+            f"sales dates are {step.days} days apart: the forecaster family (and DemandForecaster) "
+            "works on daily sales today, so a weekly or monthly table cannot be split or fitted.",
+            hint="Give it the daily sales lines (data.datasets.sales_from_lines builds them).")
+
 def _forecaster_split(tables: dict, quick: bool = False) -> dict:
     sales = tables["sales"]
+    _require_daily(sales)
     end = sales[DATE_COL].max()
     test_start = end - pd.Timedelta(days=FORECAST_HORIZON - 1)
     valid_start = test_start - pd.Timedelta(days=FORECAST_HORIZON)
