@@ -63,55 +63,101 @@ def forecast(
     typer.echo(f"wrote {len(predictions)} rows to {out}")
 
 # %% ../../nbs/cli/94_forecast.ipynb #bcf93138
+def _price_ladder(ladder: str):
+    "The `--ladder` option as `ladder_prices` takes it."
+    if ladder in ("auto", "none", "cent", ""):
+        return ladder or "cent"
+    try:
+        steps = [float(v) for v in ladder.split(",")]
+    except ValueError:
+        raise ConfigError(f"--ladder {ladder!r}: use auto, none, cent, a step such as 0.05 or "
+                          "endings such as 0.49,0.99.") from None
+    return steps[0] if len(steps) == 1 and steps[0] < 0.3 else tuple(steps)
+
+
 def price(
     sales: str = typer.Argument(..., help="Canonical sales table (parquet or CSV)."),
-    horizon: int = typer.Option(28, help="Planning horizon in days."),
+    horizon: int = typer.Option(28, help="Planning horizon in days (in periods when the table "
+                                         "is not daily)."),
     objective: str = typer.Option("revenue", help="revenue or margin."),
     calendar: str = typer.Option("", help="Calendar table (date, holiday, event)."),
-    catalog: str = typer.Option("", help="Catalog table (item_id, category) for shrinkage."),
+    catalog: str = typer.Option("", help="Catalog table (item_id, category) for shrinkage "
+                                         "and competitors."),
     model: str = typer.Option("arima", help="Demand forecast: arima, seasonal_naive or "
                                             "moving_average."),
+    estimator: str = typer.Option("auto", help="daily (per-item model of daily sales), panel "
+                                               "(store x item x period regressions) or auto "
+                                               "(panel unless the table is daily)."),
+    fixed_effects: str = typer.Option("store", help="Panel: store (a level per item-store) or "
+                                                    "none (pooled)."),
+    cross: bool = typer.Option(True, help="Panel: estimate cross-price effects within a "
+                                          "category and price each category jointly."),
+    cluster: str = typer.Option("store", help="Panel standard errors: store (clustered), "
+                                              "bootstrap (over stores) or none."),
+    panel_freq: str = typer.Option("W-SUN", help="Panel period when a daily table is fitted "
+                                                 "as a panel."),
     bounds: str = typer.Option("0.8,1.2", help="Lowest,highest price relative to the current."),
     max_change: float = typer.Option(0.1, help="Largest relative change this period."),
     min_margin: float = typer.Option(-1.0, help="Minimum margin share (needs --cost-ratio); "
                                                 "negative: none."),
     cost_ratio: float = typer.Option(-1.0, help="Cost as a share of the current price; "
                                                 "negative: unknown."),
-    ladder: str = typer.Option("", help="Price endings, e.g. '0.49,0.99', or one step below "
-                                        "0.3, e.g. '0.05'; empty: any cent."),
+    ladder: str = typer.Option("auto", help="auto (steps that follow the price scale), none "
+                                            "(any price), cent, a step below 0.3 such as 0.05, "
+                                            "or endings such as 0.49,0.99."),
     n_jobs: int = typer.Option(0, help="Worker processes (0: the RWB_N_JOBS setting)."),
     out: str = typer.Option("prices.parquet", help="Where to write the price plan."),
 ):
     "Estimate elasticities, forecast demand at current prices and choose prices under constraints."
     from retail_workbench.data.loaders import read_table
-    from retail_workbench.forecast.pricing import (compare_scenarios, estimate_elasticities,
-                                          optimise_prices, pricing_inputs)
+    from retail_workbench.forecast.pricing import (
+        aggregate_panel, compare_scenarios, estimate_elasticities, estimate_panel_elasticities,
+        median_gap_days, optimise_prices, pricing_inputs, recent_baseline)
     try:
         low, high = (float(v) for v in bounds.split(","))
-        steps = [float(v) for v in ladder.split(",")] if ladder else []
     except ValueError:
-        raise ConfigError(f"--bounds {bounds!r} / --ladder {ladder!r}: use numbers separated "
-                          "by commas.") from None
-    price_ladder = None if not steps else (steps[0] if len(steps) == 1 and steps[0] < 0.3
-                                           else tuple(steps))
+        raise ConfigError(f"--bounds {bounds!r}: use numbers separated by commas.") from None
+    price_ladder = _price_ladder(ladder)
+    if estimator not in ("auto", "daily", "panel"):
+        raise ConfigError(f"--estimator {estimator!r} must be auto, daily or panel.")
     sales_table = read_table(sales)
     calendar_table = read_table(calendar) if calendar else None
     catalog_table = read_table(catalog) if catalog else None
-    elasticities = estimate_elasticities(sales_table, calendar_table, catalog_table)
-    predictions = _model(model, 0.1, n_jobs or None).fit(sales_table, calendar_table).predict(
-        horizon=horizon)
+    daily = median_gap_days(sales_table) <= 1.5
+    if estimator == "auto":
+        estimator = "daily" if daily else "panel"
+    if estimator == "daily":
+        elasticities = estimate_elasticities(sales_table, calendar_table, catalog_table)
+    else:
+        panel = aggregate_panel(sales_table, panel_freq) if daily else sales_table
+        elasticities = estimate_panel_elasticities(panel, catalog_table,
+                                                   fixed_effects=fixed_effects, cross=cross,
+                                                   cluster=cluster)
+    if daily:
+        predictions = _model(model, 0.1, n_jobs or None).fit(sales_table, calendar_table).predict(
+            horizon=horizon)
+    else:   # the forecasters are daily: a weekly (or other) table uses its recent mean rate
+        predictions = recent_baseline(sales_table, horizon=horizon)
     inputs = pricing_inputs(sales_table, predictions, elasticities,
                             cost_ratio=cost_ratio if cost_ratio >= 0 else None)
     plan = optimise_prices(inputs, objective=objective, bounds=(low, high), max_change=max_change,
                            min_margin=min_margin if min_margin >= 0 else None, ladder=price_ladder)
-    plan = plan.merge(elasticities[["item_id", "shrunk", "trustworthy", "diagnosis"]],
-                      on="item_id", how="left")
+    kept = ["item_id", "shrunk", "trustworthy", "diagnosis"] + (
+        ["cross_elasticity"] if "cross_elasticity" in elasticities.columns else [])
+    plan = plan.drop(columns=[c for c in kept[1:] if c in plan.columns]).merge(
+        elasticities[kept], on="item_id", how="left")
     plan.to_parquet(out)
     view = compare_scenarios(inputs, {"current": 1.0, "optimised": plan})
     typer.echo(view.round(3).to_string(index=False))
+    typer.echo(f"elasticities: {estimator}" + (
+        f" (fixed effects {fixed_effects}, cross-price {'on' if cross else 'off'}, "
+        f"errors {cluster})" if estimator == "panel" else ""))
+    typer.echo("binding constraint: " + ", ".join(
+        f"{name} {count}" for name, count in plan["binding"].value_counts().items()))
     typer.echo(f"{int((~plan['trustworthy']).sum())} of {len(plan)} items have elasticities "
                f"flagged as untrustworthy (see the 'diagnosis' column)")
     typer.echo(f"wrote {len(plan)} prices to {out}")
+
 
 # %% ../../nbs/cli/94_forecast.ipynb #b62dcf47
 COMMANDS = {"forecast": forecast, "price": price}

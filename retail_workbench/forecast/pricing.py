@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['ELASTICITY_COL', 'DISPLAY_COL', 'PANEL_CONTROLS', 'OTHERS_PRICE_COL', 'PANEL_SPECS', 'LADDERS', 'OPTIMISER_INPUTS',
-           'shrink_estimates', 'estimate_elasticities', 'aggregate_panel', 'synthetic_price_panel', 'others_log_price',
-           'estimate_panel_elasticities', 'compare_specifications', 'complete_journey_panel', 'ladder_prices',
-           'optimise_prices', 'price_path', 'markdown_plan', 'compare_scenarios', 'pricing_inputs', 'recent_baseline']
+           'shrink_estimates', 'median_gap_days', 'estimate_elasticities', 'aggregate_panel', 'synthetic_price_panel',
+           'others_log_price', 'estimate_panel_elasticities', 'compare_specifications', 'complete_journey_panel',
+           'ladder_prices', 'optimise_prices', 'price_path', 'markdown_plan', 'compare_scenarios', 'pricing_inputs',
+           'recent_baseline']
 
 # %% ../../nbs/forecast/22_pricing.ipynb #c8e72d9e
 import math
@@ -115,6 +116,15 @@ def shrink_estimates(
     return pd.DataFrame({"shrunk": shrunk, "shrunk_sd": sd, "weight": weight,
                          "prior_mean": prior_mean}, index=df.index)
 
+# %% ../../nbs/forecast/22_pricing.ipynb #58ca4e3e
+def median_gap_days(
+    sales: pd.DataFrame,  # any table with a date column
+) -> float:
+    "Median number of days between the table's distinct dates (1 for daily data, 7 for weekly)."
+    days = np.unique(pd.to_datetime(sales[DATE_COL]).to_numpy().astype("datetime64[D]"))
+    return float(np.median(np.diff(days).astype(int))) if len(days) > 2 else 1.0
+
+
 # %% ../../nbs/forecast/22_pricing.ipynb #78c8358a
 def estimate_elasticities(
     sales: pd.DataFrame,                  # canonical sales table
@@ -132,8 +142,7 @@ def estimate_elasticities(
         raise ConfigError(f"level={level!r} must be 'item' or 'item_store'.")
     if PRICE_COL not in sales.columns:
         raise SchemaError("sales table has no column 'price'; elasticity needs prices.")
-    days = np.unique(pd.to_datetime(sales[DATE_COL]).to_numpy().astype("datetime64[D]"))
-    gap = float(np.median(np.diff(days).astype(int))) if len(days) > 2 else 1.0
+    gap = median_gap_days(sales)
     if gap > 1.5:
         raise ConfigError(f"sales dates are {gap:.0f} days apart; estimate_elasticities models daily "
                           "sales: use estimate_panel_elasticities for weekly or other panels.")
@@ -298,16 +307,19 @@ def others_log_price(
     for _, rows in panel.groupby(category, sort=False):
         if rows[ITEM_COL].nunique() < 2:
             continue
-        wide = (rows.assign(_lp=np.log(rows[PRICE_COL].astype(float)))
-                .pivot_table(index=[STORE_COL, DATE_COL], columns=ITEM_COL, values="_lp")
-                .sort_index())
-        # a competitor not sold that period keeps its last (else next, else mean) log price there
-        wide = wide.groupby(level=0).ffill().groupby(level=0).bfill().fillna(wide.mean())
-        total, n = wide.sum(axis=1), wide.shape[1]
         keys = pd.MultiIndex.from_frame(rows[[STORE_COL, DATE_COL]])
-        own = wide.stack().reindex(pd.MultiIndex.from_arrays(
-            [rows[STORE_COL], rows[DATE_COL], rows[ITEM_COL]])).to_numpy()
-        out.loc[rows.index] = (total.reindex(keys).to_numpy() - own) / (n - 1)
+        key_codes, key_values = pd.factorize(keys)
+        item_codes, item_values = pd.factorize(rows[ITEM_COL])
+        wide = np.full((len(key_values), len(item_values)), np.nan)
+        wide[key_codes, item_codes] = np.log(rows[PRICE_COL].to_numpy(float))
+        if np.isnan(wide).any():
+            # a competitor not sold that period keeps its last (else next, else mean) log price
+            frame = pd.DataFrame(wide, index=pd.MultiIndex.from_tuples(key_values)).sort_index()
+            frame = frame.groupby(level=0).ffill().groupby(level=0).bfill()
+            wide = frame.fillna(frame.mean()).reindex(key_values).to_numpy()
+        total, n = wide.sum(axis=1), wide.shape[1]
+        own = wide[key_codes, item_codes]
+        out.loc[rows.index] = (total[key_codes] - own) / (n - 1)
     return out
 
 

@@ -1,4 +1,6 @@
 "Elasticity estimation (ground truth), shrinkage, diagnostics, optimiser, markdowns, what-if."
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,3 +121,112 @@ def test_markdown_plan_clears_stock_with_monotone_discounts():
     assert easy["discount"].max() == 0.0      # sells out at full price: no markdown
     with pytest.raises(ConfigError, match="markdown plans"):
         markdown_plan(100, 10.0, 1, -2.0, "2024-01-01", "2024-12-31", period_days=1)
+
+
+# --- panels: store fixed effects, promotion controls, cross-price terms, clustered errors ---
+from retail_workbench.core import CATEGORY_COL
+from retail_workbench.forecast.pricing import (compare_specifications, complete_journey_panel,
+                                               estimate_panel_elasticities, synthetic_price_panel)
+
+
+def test_panel_recovers_own_and_cross_elasticities_with_honest_intervals():
+    own_hit, cross_hit, own_err, cross_err = [], [], [], []
+    for seed in range(16):   # 16 worlds x 12 brands: 192 own and 192 cross values
+        panel, truth = synthetic_price_panel(n_stores=15, n_categories=4, n_periods=52,
+                                             seed=200 + seed)
+        est = estimate_panel_elasticities(panel, compare=False).set_index(ITEM_COL)
+        true = truth.reindex(est.index)
+        own_err += list(est["elasticity"] - true["own_elasticity"])
+        cross_err += list(est["cross_elasticity"] - true["cross_elasticity"])
+        own_hit += list(est["ci_low"].le(true["own_elasticity"])
+                        & est["ci_high"].ge(true["own_elasticity"]))
+        cross_hit += list(est["cross_ci_low"].le(true["cross_elasticity"])
+                          & est["cross_ci_high"].ge(true["cross_elasticity"]))
+    assert np.mean(np.abs(own_err)) < 0.15 and np.mean(np.abs(cross_err)) < 0.15
+    assert 0.90 <= np.mean(own_hit) <= 0.97
+    assert 0.90 <= np.mean(cross_hit) <= 0.97
+
+
+def test_simpler_specifications_are_biased_on_the_synthetic_panel():
+    panel, truth = synthetic_price_panel(seed=7)
+    specs = compare_specifications(panel)
+    error = specs["elasticity"] - truth["own_elasticity"].reindex(specs[ITEM_COL]).to_numpy()
+    mean_error = error.groupby(specs["spec"]).mean()
+    assert mean_error["fe"] < -0.2                     # promotions' lift read as price response
+    assert abs(mean_error["fe_promo_cross"]) < 0.1
+    full = specs[specs["spec"] == "fe_promo_cross"]
+    assert full["trustworthy"].all()
+
+
+def test_panel_diagnostics_flag_thin_and_contradicting_estimates():
+    panel, _ = synthetic_price_panel(n_stores=12, n_periods=60, seed=3)
+    few = panel[(panel[ITEM_COL] != "b0") | (panel[STORE_COL] < 4)]
+    table = estimate_panel_elasticities(few, max_spec_gap=0.05).set_index(ITEM_COL)
+    assert "few stores" in table.loc["b0", "diagnosis"]
+    assert table["diagnosis"].str.contains("disagrees with the simpler specification").any()
+    single = estimate_panel_elasticities(panel[panel[STORE_COL] == 0], cluster="none")
+    assert single["cross_elasticity"].notna().all() and single["n_clusters"].eq(1).all()
+    with pytest.raises(ConfigError, match="cluster="):
+        estimate_panel_elasticities(panel, cluster="week")
+    with pytest.raises(SchemaError, match="'units'"):
+        estimate_panel_elasticities(panel.drop(columns=[UNITS_COL]))
+
+
+def test_daily_estimator_refuses_a_weekly_table():
+    panel, _ = synthetic_price_panel(n_stores=2, n_periods=20, seed=0)
+    with pytest.raises(ConfigError, match="estimate_panel_elasticities"):
+        estimate_elasticities(panel)
+
+
+def test_auto_ladder_follows_the_price_scale():
+    cents = ladder_prices(0.036, 0.044, "auto", reference=0.04)
+    assert len(cents) > 50 and cents.min() >= 0.036 and cents.max() <= 0.044
+    big = ladder_prices(360, 440, "auto", reference=400)
+    assert set(np.round(big * 100) % 1000) == {999}   # ... 9.99 endings
+    assert len(ladder_prices(0.036, 0.044, None)) == 1  # a cent ladder: only 0.04
+
+
+def test_binding_constraint_is_named():
+    items = pd.DataFrame({ITEM_COL: ["a", "b"], PRICE_COL: [0.04, 0.05], "units": [100.0, 100.0],
+                          "elasticity": [-3.0, -3.0]})
+    by_cent = optimise_prices(items, max_change=0.1)
+    assert by_cent["binding"].tolist() == ["ladder", "ladder"]
+    by_scale = optimise_prices(items, max_change=0.1, ladder="auto")
+    assert by_scale["binding"].tolist() == ["max_change", "max_change"]
+    assert by_scale["new_price"].tolist() == [0.036, 0.045]
+    capped = optimise_prices(items, max_change=0.5, bounds=(0.8, 1.2), ladder="none")
+    assert capped["binding"].tolist() == ["bounds", "bounds"]
+
+
+def test_joint_pricing_beats_item_by_item_under_cross_effects():
+    rivals = pd.DataFrame({ITEM_COL: ["a", "b", "c"], PRICE_COL: [5.0, 4.0, 6.0],
+                           "units": [100.0, 80.0, 60.0], "elasticity": [-2.5, -2.0, -3.0],
+                           "cost": [2.5, 1.5, 3.5], CATEGORY_COL: "k",
+                           "cross_elasticity": [1.8, 1.5, 2.2]})
+    alone = optimise_prices(rivals.drop(columns="cross_elasticity"), "margin", max_change=0.3,
+                            ladder="none")
+    jointly = optimise_prices(rivals, "margin", max_change=0.3, ladder="none")
+    view = compare_scenarios(rivals, {"current": 1.0, "alone": alone, "jointly": jointly})
+    margin = view.set_index("scenario")["margin"]
+    assert margin["jointly"] > margin["current"] and margin["jointly"] > margin["alone"]
+    assert (alone["new_price"] < alone["current_price"]).all()   # each cut on its own
+    assert (jointly["new_price"] > alone["new_price"]).all()
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "completejourney"
+
+
+def test_complete_journey_panel_from_the_fixture():
+    transactions = pd.read_csv(FIXTURE / "transactions.csv")
+    products = pd.read_csv(FIXTURE / "products.csv")
+    promotions = pd.read_csv(FIXTURE / "promotions.csv", dtype={"display_location": str,
+                                                                "mailer_location": str})
+    panel = complete_journey_panel(transactions, products, promotions, n_stores=10,
+                                   n_categories=2)
+    assert panel[CATEGORY_COL].nunique() == 2
+    assert set(panel[ITEM_COL].str.split(" | ").str[-1]) == {"National", "Private"}
+    assert (panel[PRICE_COL] > 0).all() and panel[PROMO_COL].between(0, 1).all()
+    table = estimate_panel_elasticities(panel)
+    assert len(table) == 4 and table["diagnosis"].str.len().gt(0).any()
+    with pytest.raises(SchemaError, match="'week'"):
+        complete_journey_panel(transactions.drop(columns="week"), products)
