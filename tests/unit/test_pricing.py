@@ -230,3 +230,11 @@ def test_complete_journey_panel_from_the_fixture():
     assert len(table) == 4 and table["diagnosis"].str.len().gt(0).any()
     with pytest.raises(SchemaError, match="'week'"):
         complete_journey_panel(transactions.drop(columns="week"), products)
+
+
+def test_price_below_the_margin_floor_is_raised_to_it():
+    item = pd.DataFrame({ITEM_COL: ["a"], PRICE_COL: [3.0], "units": [50.0],
+                         "elasticity": [-1.5], "cost": [2.7]})
+    plan = optimise_prices(item, min_margin=0.2, max_change=0.3, ladder="none")
+    assert plan["new_price"].iloc[0] == pytest.approx(2.7 / 0.8, rel=1e-3)
+    assert plan["binding"].iloc[0] == "min_margin"
