@@ -465,7 +465,7 @@ def estimate_panel_elasticities(
                     cluster=cluster, n_boot=n_boot, alpha=alpha)
     simpler = None
     if compare and (cross or time_effects):
-        simpler = dict(settings, cross=False, time_effects=time_effects and not cross)
+        simpler = dict(settings, cross=False, time_effects=time_effects if cross else False)
     rows = []
     groups = data.groupby(ITEM_COL, sort=True)
     for item, frame in progress(groups, total=groups.ngroups, desc="elasticities"):
