@@ -139,7 +139,7 @@ def _checkpoint(point: str):
     if _FAULT_HOOK is not None:
         _FAULT_HOOK(point)
 
-# %% ../../nbs/data/05_store.ipynb #89671378
+# %% ../../nbs/data/05_store.ipynb #1d5f3e7b
 LOCK_TIMEOUT_S = 600.0  # default wait for a store's lock (env `RWB_LOCK_TIMEOUT` overrides it)
 
 _HOST = socket.gethostname()
@@ -279,7 +279,7 @@ class StoreLock:
     def __exit__(self, *exc):
         self.release()
 
-# %% ../../nbs/data/05_store.ipynb #c8586a0b
+# %% ../../nbs/data/05_store.ipynb #802e9592
 _ACTIVE: dict = {}  # (store root, thread id) -> the open Transaction
 
 def _forget_transactions_in_child():
@@ -380,6 +380,7 @@ class SnapshotStore:
         self,
         root: str | Path | None = None,  # store folder; default `<workspace>/data/store`
         lock_timeout: float | None = None,  # seconds a writer waits for the lock (default 600)
+        recover: bool = True,  # undo a dead writer's leftovers now if the lock is free
     ):
         self.root = Path(root) if root is not None else get_workspace().data / "store"
         self.root = self.root.expanduser().resolve()
@@ -388,7 +389,8 @@ class SnapshotStore:
         self.lock_timeout = lock_timeout
         self._con = None
         self._con_heads = None
-        self._recover_if_free()
+        if recover:
+            self._recover_if_free()
 
     def __repr__(self) -> str:
         return f"SnapshotStore({str(self.root)!r})"
@@ -656,7 +658,7 @@ class SnapshotStore:
         listing["rows"] = listing["rows"].astype("int64")
         return listing.sort_values(["created_at", "id"], ignore_index=True)
 
-# %% ../../nbs/data/05_store.ipynb #f62a221a
+# %% ../../nbs/data/05_store.ipynb #1df2f2ad
 _TMP_OWNER = re.compile(rf"\.{re.escape(_HOST)}\.(?P<pid>\d+)\.[0-9a-f]{{12}}$")
 
 def _stale_tmp(entry: Path, older_than_s: float) -> bool:
@@ -733,11 +735,16 @@ def _store_recover(self, previous_owner: dict | None = None):
         get_logger("store").warning(
             "the last writer of %s (%s) stopped without releasing the lock (%s); "
             "undoing its unfinished work", self.root, _describe_owner(previous_owner), state)
+    undone = []
     for item in _store_garbage(self):
         if item["kind"] == "uncommitted snapshot":
             self._discard_folder(item["path"])
+            undone.append(item["path"].name)
         elif item["kind"] != "incomplete snapshot":
             _remove(item["path"])
+    if undone:
+        get_logger("store").warning("rolled back %d uncommitted snapshot(s) of %s: %s",
+                                    len(undone), self.root, ", ".join(undone))
 
 def _store_recover_if_free(self):
     "On opening: when a writer left work behind and nobody holds the lock, undo it now."
@@ -766,6 +773,25 @@ SnapshotStore.gc = _store_gc
 SnapshotStore._recover = _store_recover
 SnapshotStore._recover_if_free = _store_recover_if_free
 SnapshotStore.cleanup = _store_cleanup
+
+# %% ../../nbs/data/05_store.ipynb #b788bcbb
+def _store_log(
+    self,
+    limit: int | None = None,  # only the last `limit` commits
+) -> pd.DataFrame:
+    "The commits, newest first: seq, when, what moved (table -> snapshot id), why and by whom."
+    current = self.commit_record()["seq"]
+    history = sorted((p for p in (self.root / "commits").glob("*.json")
+                      if p.stem.isdigit() and int(p.stem) <= current), reverse=True)
+    rows = []
+    for path in history[:limit]:
+        record = json.loads(path.read_text())
+        rows.append({k: record.get(k) for k in ("seq", "id", "created_at", "message", "moved",
+                                                "pid", "host")})
+    return pd.DataFrame(rows, columns=["seq", "id", "created_at", "message", "moved", "pid",
+                                       "host"])
+
+SnapshotStore.log = _store_log
 
 # %% ../../nbs/data/05_store.ipynb #5450420c
 def _store_verify(
