@@ -141,6 +141,8 @@ def materialize(
     typer.echo(f"online store: {feature_store.online_path}")
 
 # %% ../../nbs/cli/92_store.ipynb #111f503c
+_RECORDS_OPTION = typer.Option(False, "--json", help="Print JSON records instead of text.")
+
 def _open_as_found(store: str):
     from retail_workbench.data.store import SnapshotStore
     return SnapshotStore(Path(store) if store else None, recover=False)
@@ -149,7 +151,7 @@ def store_verify(
     snapshot_ids: list[str] = typer.Argument(None, help="Snapshot ids or unique prefixes "
                                              "(default: every snapshot)."),
     table: str = typer.Option("", "--table", help="Only the snapshots of this table."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON records instead of text."),
+    as_json: bool = _RECORDS_OPTION,
     store: str = _STORE_OPTION,
 ):
     "Re-hash snapshots against their manifests; exit 1 when any is damaged."
@@ -167,7 +169,7 @@ def store_verify(
 
 def store_gc(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON records instead of text."),
+    as_json: bool = _RECORDS_OPTION,
     store: str = _STORE_OPTION,
 ):
     "Roll back unfinished writes and remove leftovers no commit refers to; say what went."
@@ -182,7 +184,7 @@ def store_gc(
 
 def store_log(
     limit: int = typer.Option(20, "--limit", help="How many commits to show, newest first."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON records instead of text."),
+    as_json: bool = _RECORDS_OPTION,
     store: str = _STORE_OPTION,
 ):
     "The last commits of the store: when, what moved and why."

@@ -385,7 +385,11 @@ class SnapshotStore:
         self.root = Path(root) if root is not None else get_workspace().data / "store"
         self.root = self.root.expanduser().resolve()
         for sub in ("snapshots", "tmp", "txn", "commits"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            try:
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            except PermissionError:  # a read-only store can still be read
+                if not (self.root / "snapshots").is_dir():
+                    raise
         self.lock_timeout = lock_timeout
         self._con = None
         self._con_heads = None
@@ -495,6 +499,13 @@ class SnapshotStore:
             return json.loads((self.root / "commit.json").read_text())
         except FileNotFoundError:
             pass
+        except ValueError:  # damaged behind the store's back: the newest kept record stands in
+            history = sorted(p for p in (self.root / "commits").glob("*.json") if p.stem.isdigit())
+            get_logger("store").warning("%s is damaged; reading the heads of commits/%s instead",
+                                        self.root / "commit.json",
+                                        history[-1].name if history else "(none kept)")
+            if history:
+                return json.loads(history[-1].read_text())
         legacy = self.root / "heads"  # stores written before commit records kept one file a head
         heads = {}
         if legacy.is_dir():
@@ -821,6 +832,14 @@ def _store_verify_snapshots(
         if table is None or name == table:
             rows.append({"id": snap_id, "table": name, "ok": problem is None, "problem": problem})
     if not snap_ids:
+        try:
+            json.loads((self.root / "commit.json").read_text())
+        except FileNotFoundError:
+            pass
+        except ValueError:
+            rows.append({"id": "commit.json", "table": "", "ok": False,
+                         "problem": "the commit record is not valid JSON (heads are read from "
+                                    "the newest record under commits/)"})
         for head_table, head_id in self._heads().items():
             missing = not (self.root / "snapshots" / head_id / "manifest.json").exists()
             if missing and (table is None or head_table == table):

@@ -142,3 +142,16 @@ def test_lock_is_reentrant_and_released_by_a_killed_holder(tmp_path):
     assert lock.previous_owner["pid"] == holder.pid  # it died holding the lock: noticed
     lock.release()
     lock.release()
+
+
+def test_a_damaged_commit_record_falls_back_to_the_newest_kept_one(tmp_path):
+    store = SnapshotStore(tmp_path / "store")
+    store.write(pd.DataFrame({"a": [1]}), "t")
+    second = store.write(pd.DataFrame({"a": [2]}), "t")
+    (store.root / "commit.json").write_text('{"seq": 2, "hea')
+    assert store.latest("t").id == second.id
+    report = store.verify_snapshots()
+    assert report.loc[~report["ok"], "id"].tolist() == ["commit.json"]
+    third = store.write(pd.DataFrame({"a": [3]}), "t")  # the next commit writes a whole one
+    assert store.latest("t").id == third.id and store.verify_snapshots()["ok"].all()
+    assert store.log()["seq"].tolist() == [3, 2, 1]
