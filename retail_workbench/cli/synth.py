@@ -104,8 +104,9 @@ def generate(
         source = f"synth:seed={seed},users={users},items={items},days={days}"
         if drift:
             source += f",drift={drift_kind}@{drift_date}"
-        summary["snapshots"] = {name: snapshot_store.write(df, table=name, source=source).id
-                                for name, df in world.tables.items()}
+        with snapshot_store.transaction(f"rwb synth {source}"):  # every table's head, or none
+            summary["snapshots"] = {name: snapshot_store.write(df, table=name, source=source).id
+                                    for name, df in world.tables.items()}
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return

@@ -200,10 +200,11 @@ def resolve_source(
                          {t: s for t, s in found.snapshots.items() if t in keep},
                          {t: found.sources.get(t, "") for t in keep}, found.truth, found.calendar)
     if write:
-        for table, df in found.tables.items():
-            if table not in found.snapshots:
-                found.snapshots[table] = store.write(df, table=table, head=head,
-                                                     source=found.sources.get(table, ""))
+        with store.transaction(f"store the tables of {str(spec)[:80]}"):  # all heads or none
+            for table, df in found.tables.items():
+                if table not in found.snapshots:
+                    found.snapshots[table] = store.write(df, table=table, head=head,
+                                                         source=found.sources.get(table, ""))
     return found
 
 # %% ../../nbs/data/08_datasets.ipynb #24a0d7ea

@@ -96,19 +96,25 @@ def ingest(
                             hint="Fix the source or the loader options (`rwb validate` shows "
                                  "every rule), or store it anyway with allow_empty=True "
                                  "(`--allow-empty`).")
-    for table, result in progress(checked.results.items(), total=len(checked.results),
-                                  desc="snapshot"):
-        if result.rows_clean == 0:
-            log.warning("%s: no clean rows in table %s", source, table)
-        snap = store.write(result.clean, table=table, source=str(source))
-        quarantine_id = None
-        if result.rows_quarantined:
-            quarantine = store.write(result.quarantine, table=f"{table}_quarantine",
-                                     source=str(source), parent=snap.id)
-            quarantine_id = quarantine.id
-        summary["tables"][table].update(snapshot_id=snap.id, quarantine_id=quarantine_id)
-        log.debug("%s -> %s (%d clean, %d quarantined)", table, snap.id, result.rows_clean,
-                 result.rows_quarantined)
+    counts = {t: {"rows_in": r.rows_in, "rows_clean": r.rows_clean,
+                  "rows_quarantined": r.rows_quarantined} for t, r in checked.results.items()}
+    # every table and its quarantine move together, or nothing moves
+    with store.transaction(f"ingest {source}", source=str(source), format=format,
+                           tables=counts) as tx:
+        for table, result in progress(checked.results.items(), total=len(checked.results),
+                                      desc="snapshot"):
+            if result.rows_clean == 0:
+                log.warning("%s: no clean rows in table %s", source, table)
+            snap = tx.write(result.clean, table=table, source=str(source))
+            quarantine_id = None
+            if result.rows_quarantined:
+                quarantine = tx.write(result.quarantine, table=f"{table}_quarantine",
+                                      source=str(source), parent=snap.id)
+                quarantine_id = quarantine.id
+            summary["tables"][table].update(snapshot_id=snap.id, quarantine_id=quarantine_id)
+            counts[table].update(snapshot_id=snap.id, quarantine_id=quarantine_id)
+            log.debug("%s -> %s (%d clean, %d quarantined)", table, snap.id, result.rows_clean,
+                      result.rows_quarantined)
     main = summary["tables"][checked.main_table]
     summary["snapshot_id"] = main["snapshot_id"]
     summary["quarantine_id"] = main["quarantine_id"]

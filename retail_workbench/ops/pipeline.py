@@ -382,7 +382,7 @@ def validate_step(
     if not snapshots:
         snapshots = ingest_step(data)["snapshots"]
     catalog = store.read(snapshots["catalog"]) if "catalog" in snapshots else None
-    report, clean_ids = {}, dict(snapshots)
+    report, clean_ids, to_store = {}, dict(snapshots), {}
     for table, snap_id in snapshots.items():
         if table not in RULES:
             continue
@@ -401,11 +401,13 @@ def validate_step(
                             hint="Ingest the table it refers to (e.g. your catalog) or fix the source; "
                                  "nothing was stored as clean.")
         if result.rows_quarantined:
-            clean = store.write(result.clean, table=table, source=f"validated {snapshot.id}",
-                                parent=snapshot.id)
-            clean_ids[table] = clean.id
+            to_store[table] = (result.clean, snapshot.id)
         report[f"{table}_quarantined"] = result.rows_quarantined
         report[f"{table}_clean"] = result.rows_clean
+    with store.transaction("validate step"):  # the clean tables move together, or none
+        for table, (clean_rows, parent) in to_store.items():
+            clean_ids[table] = store.write(clean_rows, table=table, source=f"validated {parent}",
+                                           parent=parent).id
     return report | {"snapshots": clean_ids}
 
 # %% ../../nbs/ops/45_pipeline.ipynb #2e450f2e

@@ -39,3 +39,26 @@ def test_snapshots_json_diff_and_unknown_id(workspace_home):
 
     bad_sql = run("sql", "select * from no_such_table")
     assert bad_sql.returncode == 1 and bad_sql.stderr.startswith("error: query failed")
+
+
+def test_a_damaged_snapshot_breaks_only_queries_that_read_it(workspace_home):
+    store = SnapshotStore()
+    damaged = store.write(pd.DataFrame({"item_id": range(50), "price": 1.0}), "catalog", "t")
+    store.write(pd.DataFrame({"user_id": [1, 2, 3]}), "customers", "t")
+    data = damaged.path / "data.parquet"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+
+    other = run("sql", "select count(*) as n from customers", "--json")
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout) == [{"n": 3}]
+    failed = run("sql", "select count(*) from catalog")
+    assert failed.returncode == 1
+    assert len(failed.stderr.strip().splitlines()) == 1 and damaged.id in failed.stderr
+
+    verified = run("store", "verify")
+    assert verified.returncode == 1
+    assert verified.stdout.splitlines()[0].startswith(f"damaged  {damaged.id}  (catalog)")
+    assert verified.stdout.splitlines()[-1] == "verified 2 snapshot(s): 1 damaged"
+    assert run("store", "verify", "--table", "customers").returncode == 0
+    gc = run("store", "gc", "--dry-run")
+    assert gc.returncode == 0 and gc.stdout.strip() == "nothing to remove"
