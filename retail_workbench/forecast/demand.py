@@ -551,7 +551,7 @@ def _history(frame: pd.DataFrame) -> np.ndarray:
 
 def _naive_forecast(y: np.ndarray, season: int, steps: np.ndarray, alpha: float):
     "Seasonal-naive point forecast and empirical interval for `steps` ahead of the history `y`."
-    season = min(season, len(y))
+    season = season if len(y) > season else 1  # less than a season and one: naive (last value)
     last = y[-season:]
     point = last[(steps - 1) % season]
     errors = y[season:] - y[:-season] if len(y) > season else np.zeros(1)
@@ -660,9 +660,13 @@ def _fit_arima_series(params: dict, frame: pd.DataFrame, calendar) -> tuple:
                                max_order=params["max_p"] + params["max_q"],
                                maxiter=params["maxiter"], error_action="raise",
                                suppress_warnings=True)
+        # in-sample residuals understate the error of a regression fitted on them: widen the
+        # interval by sqrt(n / (n - p)) (about 1 for years of daily data, more for a few months)
+        n_params = A.shape[1] + sum(arima.order)
+        widen = float(np.sqrt(len(y) / max(len(y) - n_params, 1)))
         state.update(model="arima", order=str(arima.order), arima=arima, beta=beta,
                      columns=list(X.columns), price_ref=price_ref, weekly_order=params["weekly_order"],
-                     yearly_order=yearly, events=events)
+                     yearly_order=yearly, events=events, widen=widen)
     except Exception as err:  # one bad series never stops the batch
         reason = str(err) if isinstance(err, _Fallback) else f"{type(err).__name__}: {err}"
         state.update(model="seasonal_naive", reason=reason[:200], y=y)
@@ -734,6 +738,8 @@ class DemandForecaster(_PanelForecaster):
             mean, interval = state["arima"].predict(int(steps.max()), return_conf_int=True,
                                                     alpha=self.alpha)
         mean, interval = np.asarray(mean)[steps - 1], np.asarray(interval)[steps - 1]
+        widen = state.get("widen", 1.0)
+        interval = mean[:, None] + widen * (interval - mean[:, None])
         return pd.DataFrame({FORECAST_COL: np.expm1(regression + mean),
                              LOWER_COL: np.expm1(regression + interval[:, 0]),
                              UPPER_COL: np.expm1(regression + interval[:, 1])})
