@@ -15,7 +15,7 @@ Models: `DemandForecaster`, and the baselines seasonal naive (season 52 weeks or
 naive last value when the history is shorter than a season and one) and a 4-period moving average.
 MASE scales use the same season (lag 1 on histories shorter than a season). The reference is
 seasonal naive measured in the same run; the ratio is arima MASE / seasonal-naive MASE.
-Real datasets are skipped when ../shared/data is absent.
+Real datasets are skipped when ../shared/data is absent. RWB_BENCH_CASES picks cases by name.
 """
 import os
 import time
@@ -68,26 +68,31 @@ CASES = {
     "Online Retail weekly": (lambda: online_retail("W-MON"), 4, 3),
     "Online Retail monthly": (lambda: online_retail("MS"), 2, 2),
     "Complete Journey weekly": (complete_journey, 4, 3),
+    "Online Retail monthly, min_history=6": (lambda: online_retail("MS"), 2, 2),
 }
+ONLY = os.environ.get("RWB_BENCH_CASES", "")  # run only the cases whose name contains this
 
 
 def main():
     have_real = (shared_data_dir("") / "online_retail.parquet").exists()
     rows = []
     for name, (make, horizon, windows) in CASES.items():
+        if ONLY and ONLY not in name:
+            continue
         if not name.startswith("synthetic") and not have_real:
             print(f"{name}: skipped (no shared data)")
             continue
         started = time.perf_counter()
         sales, calendar = make()
         freq = infer_frequency(sales["date"])
-        models = {"arima": DemandForecaster(n_jobs=1), "seasonal_naive": SeasonalNaive(),
+        options = {"min_history": 6} if "min_history=6" in name else {}
+        models = {"arima": DemandForecaster(n_jobs=1, **options), "seasonal_naive": SeasonalNaive(),
                   "moving_average": MovingAverage(window=4)}
         results = backtest(models, sales, calendar, horizon=horizon, n_windows=windows,
                            step=horizon)
         summary = summarise_backtest(results).set_index("model")
         fitted_as = results[results["model"] == "arima"]["fitted_as"]
-        final = DemandForecaster(n_jobs=1).fit(sales, calendar)
+        final = DemandForecaster(n_jobs=1, **options).fit(sales, calendar)
         reasons = sorted(set(final.fit_report_["reason"]) - {""})
         row = {"data": name, "freq": freq.alias, "season": freq.season,
                "periods": sales["date"].nunique(), "series": int(summary.loc["arima", "n_series"]),
