@@ -10,7 +10,9 @@ Data (rolling-origin backtests, horizon and step in periods of each table):
 - Online Retail monthly: the same products summed into months (the part month December 2011 left
   out); 2 cutoffs, 2 months ahead: 9 to 11 months of history, shorter than a season;
 - Complete Journey weekly: the 10 busiest product categories of the dunnhumby transactions sample,
-  dated by its own `week` column (week 1 = the week starting Monday 2016-12-26); 3 cutoffs, 4 weeks.
+  dated by its own `week` column (week 1 = the week starting Monday 2016-12-26); 3 cutoffs, 4 weeks;
+  once more with two exogenous drivers from the promotions sample, the category's share of
+  product-store pairs on in-store display and in the mailer that week (known future: planned).
 Models: `DemandForecaster`, and the baselines seasonal naive (season 52 weeks or 12 months; the
 naive last value when the history is shorter than a season and one) and a 4-period moving average.
 MASE scales use the same season (lag 1 on histories shorter than a season). The reference is
@@ -46,6 +48,24 @@ def online_retail(alias: str):
     return aggregate_sales(sales, alias), data["calendar"]
 
 
+def complete_journey_display():
+    "The Complete Journey weekly table with each category's share of products on display / in the mailer."
+    sales, calendar = complete_journey()
+    folder = shared_data_dir("")
+    promotions = pd.read_parquet(folder / "completejourney_promotions_sample.parquet")
+    products = pd.read_parquet(folder / "completejourney_products.parquet")
+    promotions = promotions.merge(products[["product_id", "product_category"]], on="product_id")
+    promotions = promotions.assign(
+        date=pd.Timestamp("2016-12-26") + pd.to_timedelta(7 * (promotions["week"] - 1), unit="D"),
+        display=promotions["display_location"].astype(str) != "0",
+        mailer=promotions["mailer_location"].astype(str) != "0")
+    shares = (promotions.groupby(["product_category", "date"])[["display", "mailer"]].mean()
+              .reset_index().rename(columns={"product_category": "item_id"}))
+    sales = sales.merge(shares, on=["item_id", "date"], how="left")
+    sales[["display", "mailer"]] = sales[["display", "mailer"]].fillna(0.0)
+    return sales, calendar
+
+
 def complete_journey():
     folder = shared_data_dir("")
     lines = pd.read_parquet(folder / "completejourney_transactions_sample.parquet")
@@ -69,6 +89,7 @@ CASES = {
     "Online Retail monthly": (lambda: online_retail("MS"), 2, 2),
     "Complete Journey weekly": (complete_journey, 4, 3),
     "Online Retail monthly, min_history=6": (lambda: online_retail("MS"), 2, 2),
+    "Complete Journey weekly, exog display+mailer": (complete_journey_display, 4, 3),
 }
 ONLY = os.environ.get("RWB_BENCH_CASES", "")  # run only the cases whose name contains this
 
@@ -86,6 +107,8 @@ def main():
         sales, calendar = make()
         freq = infer_frequency(sales["date"])
         options = {"min_history": 6} if "min_history=6" in name else {}
+        if "exog" in name:
+            options = {"exog": ("display", "mailer")}
         models = {"arima": DemandForecaster(n_jobs=1, **options), "seasonal_naive": SeasonalNaive(),
                   "moving_average": MovingAverage(window=4)}
         results = backtest(models, sales, calendar, horizon=horizon, n_windows=windows,
