@@ -32,7 +32,7 @@ def forecast(
                                          "table's frequency)."),
     model: str = typer.Option("arima", help="arima, seasonal_naive or moving_average."),
     calendar: str = typer.Option("", help="Calendar table (date, holiday, event)."),
-    future: str = typer.Option("", help="Planned days (date, store_id, item_id, price, promo)."),
+    future: str = typer.Option("", help="Planned periods (date, store_id, item_id, price, promo)."),
     backtest_windows: int = typer.Option(0, help="Also backtest against the baselines "
                                                  "with this many cutoffs (0: no backtest)."),
     alpha: float = typer.Option(0.1, help="1 - prediction interval coverage."),

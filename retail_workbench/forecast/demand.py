@@ -392,6 +392,10 @@ def _future_frame(state: dict, future: pd.DataFrame | None, horizon: int | None,
         out[DATE_COL] = pd.to_datetime(out[DATE_COL]).dt.normalize()
         if (out[DATE_COL] <= state["end"]).any():
             raise DataError(f"future dates must come after the end of training ({state['end']:%Y-%m-%d}).")
+        off = out[DATE_COL][freq.label(out[DATE_COL]) != pd.DatetimeIndex(out[DATE_COL])]
+        if len(off):
+            raise DataError(f"future date {off.iloc[0]:%Y-%m-%d} is not a {freq.name} date of "
+                            f"'{freq.alias}' (the frequency the model was fitted at).")
     else:
         if not horizon:
             raise ConfigError(f"give `horizon` ({freq.name} periods) or a `future` table of the "
