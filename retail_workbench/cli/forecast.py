@@ -13,27 +13,36 @@ from ..core import ConfigError
 # %% ../../nbs/cli/94_forecast.ipynb #be132a3a
 _MODELS = ("arima", "seasonal_naive", "moving_average")
 
-def _model(name: str, alpha: float, n_jobs: int | None):
+def _model(name: str, alpha: float, n_jobs: int | None, freq: str | None = None,
+           gaps: str | None = None, exog: tuple = ()):
     from retail_workbench.forecast.demand import DemandForecaster, MovingAverage, SeasonalNaive
     if name == "arima":
-        return DemandForecaster(alpha=alpha, n_jobs=n_jobs)
+        return DemandForecaster(alpha=alpha, n_jobs=n_jobs, freq=freq, gaps=gaps, exog=exog)
     if name == "seasonal_naive":
-        return SeasonalNaive(alpha=alpha)
+        return SeasonalNaive(alpha=alpha, freq=freq, gaps=gaps)
     if name == "moving_average":
-        return MovingAverage(alpha=alpha)
+        return MovingAverage(alpha=alpha, freq=freq, gaps=gaps)
     raise ConfigError(f"--model {name!r} is not one of {', '.join(_MODELS)}.")
+
 
 # %% ../../nbs/cli/94_forecast.ipynb #e70127b0
 def forecast(
     sales: str = typer.Argument(..., help="Canonical sales table (parquet or CSV)."),
-    horizon: int = typer.Option(28, help="Days to forecast."),
+    horizon: int = typer.Option(28, help="Periods to forecast (days, weeks or months: the "
+                                         "table's frequency)."),
     model: str = typer.Option("arima", help="arima, seasonal_naive or moving_average."),
     calendar: str = typer.Option("", help="Calendar table (date, holiday, event)."),
-    future: str = typer.Option("", help="Planned days (date, store_id, item_id, price, promo)."),
+    future: str = typer.Option("", help="Planned periods (date, store_id, item_id, price, promo)."),
     backtest_windows: int = typer.Option(0, help="Also backtest against the baselines "
                                                  "with this many cutoffs (0: no backtest)."),
     alpha: float = typer.Option(0.1, help="1 - prediction interval coverage."),
     n_jobs: int = typer.Option(0, help="Worker processes (0: the RWB_N_JOBS setting)."),
+    freq: str = typer.Option("", help="Frequency of the table: D, W-SUN..W-SAT, MS or ME "
+                                      "(empty: inferred from the dates)."),
+    gaps: str = typer.Option("", help="A period without a row: 'zero' sales or 'missing' "
+                                      "(empty: zero for daily, missing for weekly/monthly)."),
+    exog: str = typer.Option("", help="Further regressors: columns of the sales table or "
+                                      "the calendar, separated by commas."),
     out: str = typer.Option("forecast.parquet", help="Where to write the forecasts."),
 ):
     "Fit one model per item-store series and write forecasts with prediction intervals."
@@ -42,14 +51,19 @@ def forecast(
     sales_table = read_table(sales)
     calendar_table = read_table(calendar) if calendar else None
     jobs = n_jobs or None
+    drivers = tuple(name.strip() for name in exog.split(",") if name.strip())
+    options = dict(freq=freq or None, gaps=gaps or None, exog=drivers)
     if backtest_windows:
-        models = {name: _model(name, alpha, jobs) for name in _MODELS}
+        models = {name: _model(name, alpha, jobs, **options) for name in _MODELS}
         results = backtest(models, sales_table, calendar_table, horizon=horizon,
-                           n_windows=backtest_windows, step=horizon)
+                           n_windows=backtest_windows, step=horizon, freq=freq or None,
+                           gaps=gaps or None)
         summary = summarise_backtest(results)
         typer.echo(summary[["model", "mase", "median_mase", "pooled_wape", "coverage",
                             "beats_seasonal_naive"]].round(3).to_string(index=False))
-    fitted = _model(model, alpha, jobs).fit(sales_table, calendar_table)
+    fitted = _model(model, alpha, jobs, **options).fit(sales_table, calendar_table)
+    typer.echo(f"{fitted.freq_.name} sales ({fitted.freq_.alias}), horizon {horizon} periods, "
+               f"missing periods as {fitted.gaps_!r}")
     if future:
         predictions = fitted.predict(future=read_table(future), calendar=calendar_table)
     else:

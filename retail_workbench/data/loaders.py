@@ -359,40 +359,45 @@ def load_movielens(
     return _ml_latest(source)
 
 # %% ../../nbs/data/03_loaders.ipynb #c3ab025d
-@register_loader("m5", "sales",
-                 "M5 forecasting: wide sales_train_*.csv + calendar.csv + sell_prices.csv")
-def load_m5(
-    source,  # folder holding the three files, or the sales_train_*.csv inside it
-) -> dict:
-    "M5 daily unit sales per store and item as the `sales` table, with weekly prices joined."
-    source = check_source(source)
-    if is_folder(source):
-        candidates = (glob_source(source, "sales_train_evaluation.csv")
-                      or glob_source(source, "sales_train_*.csv"))
-        if not candidates:
-            raise DataError(f"{source} holds no sales_train_*.csv.",
-                            hint="Point at the unpacked M5 folder.")
-        sales_path, folder = candidates[0], source
-    else:
-        sales_path = source
-        folder = posixpath.dirname(source) if _is_uri(source) else str(Path(source).parent)
-    wide = read_table(sales_path)
+_M5_LONG_UNITS = ("sales", "demand", "units")  # what long copies of M5 call the day's units
+
+
+def _m5_wide(wide: pd.DataFrame, sales_path: str, folder: str) -> pd.DataFrame:
+    "The wide layout (d_1..d_N columns) melted to one row per item, store and day, all joined."
     require_columns(wide, ("item_id", "store_id"), sales_path)
     calendar = read_table(join_source(folder, "calendar.csv"))
     require_columns(calendar, ("date", "wm_yr_wk", "d"), join_source(folder, "calendar.csv"))
-    prices = read_table(join_source(folder, "sell_prices.csv"))
-    require_columns(prices, ("store_id", "item_id", "wm_yr_wk", "sell_price"),
-                    join_source(folder, "sell_prices.csv"))
     day_columns = [c for c in wide.columns if str(c).startswith("d_")]
-    if not day_columns:
-        raise SchemaError(f"{sales_path}: no day columns d_1..d_N.",
-                          hint="Use the wide M5 sales_train_*.csv file.")
     keys = [c for c in ("item_id", "dept_id", "cat_id", "store_id", "state_id")
             if c in wide.columns]
     long = wide[keys + day_columns].melt(id_vars=keys, var_name="d", value_name=UNITS_COL)
     long = long.merge(calendar, on="d", how="left", validate="many_to_one")
-    long = long.merge(prices, on=["store_id", "item_id", "wm_yr_wk"], how="left",
+    return _m5_prices(long, folder)
+
+
+def _m5_long(table: pd.DataFrame, sales_path: str, folder: str) -> pd.DataFrame:
+    "The long layout (one row per item, store and day); calendar and prices joined if absent."
+    require_columns(table, ("item_id", "store_id"), sales_path)
+    units = next(c for c in _M5_LONG_UNITS if c in table.columns)
+    long = table.rename(columns={units: UNITS_COL})
+    if "date" not in long.columns:  # only the day index d: the calendar gives the date
+        calendar = read_table(join_source(folder, "calendar.csv"))
+        require_columns(calendar, ("date", "d"), join_source(folder, "calendar.csv"))
+        extra = ["d", *[c for c in calendar.columns if c not in long.columns]]
+        long = long.merge(calendar[extra], on="d", how="left", validate="many_to_one")
+    return long if "sell_price" in long.columns else _m5_prices(long, folder)
+
+
+def _m5_prices(long: pd.DataFrame, folder: str) -> pd.DataFrame:
+    prices = read_table(join_source(folder, "sell_prices.csv"))
+    require_columns(prices, ("store_id", "item_id", "wm_yr_wk", "sell_price"),
+                    join_source(folder, "sell_prices.csv"))
+    return long.merge(prices, on=["store_id", "item_id", "wm_yr_wk"], how="left",
                       validate="many_to_one")
+
+
+def _m5_sales(long: pd.DataFrame) -> pd.DataFrame:
+    "Canonical columns of joined M5 rows: the state's SNAP flag as `snap`, event_name_1 as `event`."
     snap = np.zeros(len(long), dtype=bool)
     if "state_id" in long.columns:
         for state in long["state_id"].dropna().unique():
@@ -406,8 +411,39 @@ def load_m5(
         "dept_id": long.get("dept_id"), "cat_id": long.get("cat_id"), "snap": snap,
         "event": long.get("event_name_1", pd.Series("", index=long.index)).fillna(""),
     })
-    return {"sales": sales.sort_values([STORE_COL, ITEM_COL, DATE_COL], kind="stable")
-            .reset_index(drop=True)}
+    return (sales.sort_values([STORE_COL, ITEM_COL, DATE_COL], kind="stable")
+            .reset_index(drop=True))
+
+
+@register_loader("m5", "sales",
+                 "M5 forecasting: sales_train_*.csv (wide d_1..d_N, or long one row per day) "
+                 "+ calendar.csv + sell_prices.csv")
+def load_m5(
+    source,  # folder holding the three files, or the sales_train_*.csv (wide or long) inside it
+) -> dict:
+    "M5 daily unit sales per store and item as the `sales` table, with weekly prices joined."
+    source = check_source(source)
+    if is_folder(source):
+        candidates = (glob_source(source, "sales_train_evaluation.csv")
+                      or glob_source(source, "sales_train_*.csv"))
+        if not candidates:
+            raise DataError(f"{source} holds no sales_train_*.csv.",
+                            hint="Point at the unpacked M5 folder.")
+        sales_path, folder = candidates[0], source
+    else:
+        sales_path = source
+        folder = posixpath.dirname(source) if _is_uri(source) else str(Path(source).parent)
+    table = read_table(sales_path)
+    if any(str(c).startswith("d_") for c in table.columns):
+        long = _m5_wide(table, sales_path, folder)
+    elif ({"d", "date"} & set(table.columns)) and any(c in table.columns for c in _M5_LONG_UNITS):
+        long = _m5_long(table, sales_path, folder)
+    else:
+        raise SchemaError(f"{sales_path}: neither the wide M5 layout (day columns d_1..d_N) nor "
+                          "the long one (d or date, and sales, demand or units).",
+                          hint="Use an M5 sales_train_*.csv file, wide or long.")
+    return {"sales": _m5_sales(long)}
+
 
 # %% ../../nbs/data/03_loaders.ipynb #3f8c600f
 RETAILROCKET_EVENTS = {"view": EVENT_VIEW, "addtocart": EVENT_ADD_TO_CART,

@@ -14,7 +14,8 @@ from sklearn.base import clone
 from ..core import (DATE_COL, ITEM_COL, STORE_COL, UNITS_COL, ConfigError,
                                    DataError, progress)
 from .demand import (FORECAST_COL, LOWER_COL, MODEL_COL, SERIES_KEYS,
-                                       UPPER_COL, complete_series)
+                                              UPPER_COL, Frequency, check_sales, complete_series,
+                                              resolve_frequency, resolve_gaps)
 
 # %% ../../nbs/forecast/21_backtest.ipynb #d0a4e0c8
 from ..core import metric_registry, select_metrics
@@ -80,70 +81,104 @@ def evaluate_forecast(
 
 # %% ../../nbs/forecast/21_backtest.ipynb #439b9568
 def mase_scale(
-    history,         # training values of one series
+    history,         # training values of one series (NaN: a period not observed)
     season: int = 7,  # seasonal lag of the naive forecast
 ) -> float:
     "In-sample mean absolute error of the seasonal-naive forecast (the MASE denominator)."
     history = np.asarray(history, float)
     if len(history) <= season:
         return float("nan")
-    return float(np.mean(np.abs(history[season:] - history[:-season])))
+    errors = np.abs(history[season:] - history[:-season])
+    errors = errors[~np.isnan(errors)]  # pairs with an unobserved period do not count
+    return float(np.mean(errors)) if len(errors) else float("nan")
+
 
 # %% ../../nbs/forecast/21_backtest.ipynb #70dc09f9
 def rolling_origins(
     end,                # last date with data
-    horizon: int = 28,  # days forecast after each cutoff
+    horizon: int = 28,  # periods forecast after each cutoff
     n_windows: int = 3,  # number of cutoffs
-    step: int = 28,     # days between cutoffs
+    step: int = 28,     # periods between cutoffs
+    freq=None,          # pandas alias or `Frequency` of the dates (None: daily)
 ) -> list[pd.Timestamp]:
-    "Cutoff dates (last training day) of a rolling-origin backtest, oldest first."
+    "Cutoff dates (last training period) of a rolling-origin backtest, oldest first."
     if horizon < 1 or n_windows < 1 or step < 1:
         raise ConfigError("horizon, n_windows and step must all be >= 1.")
-    last = pd.Timestamp(end) - pd.Timedelta(days=horizon)
-    return [last - pd.Timedelta(days=step * k) for k in range(n_windows - 1, -1, -1)]
+    freq = resolve_frequency([end], freq or "D")
+    last = freq.next(end, -horizon)
+    return [freq.next(last, -step * k) for k in range(n_windows - 1, -1, -1)]
+
 
 # %% ../../nbs/forecast/21_backtest.ipynb #0bbcfb96
+def _with_frequency(model, freq: Frequency, gaps: str):
+    "A fresh clone of `model` that reads the table at `freq` with the gap policy `gaps`."
+    fresh = clone(model)
+    params = fresh.get_params()
+    update = {name: value for name, value in (("freq", freq.alias), ("gaps", gaps))
+              if name in params and params[name] is None}
+    return fresh.set_params(**update) if update else fresh
+
+
 def backtest(
     models: dict,         # name -> unfitted forecaster (DemandForecaster, SeasonalNaive, ...)
     sales: pd.DataFrame,  # canonical sales table
     calendar: pd.DataFrame | None = None,  # holidays and events
-    horizon: int = 28,    # days forecast after each cutoff
+    horizon: int = 28,    # periods forecast after each cutoff
     n_windows: int = 3,   # cutoffs
-    step: int = 28,       # days between cutoffs
+    step: int = 28,       # periods between cutoffs
     known_future: bool = True,  # give the models the actual future prices and promotions
-    min_train_days: int = 28,   # series with less history at a cutoff are not scored there
+    min_train_days: int = 28,   # series with less history (in days) at a cutoff are not scored
     keys=SERIES_KEYS,     # columns that identify a series
+    freq=None,            # pandas alias of the table (None: inferred)
+    gaps: str | None = None,  # 'zero' or 'missing' (None: 'zero' daily, else 'missing')
+    exog=(),              # further columns of `sales` given to the models as known future
 ) -> pd.DataFrame:
-    "Rolling-origin forecasts of every model: one row per model, cutoff, series and future day."
+    "Rolling-origin forecasts of every model: one row per model, cutoff, series and future period."
     if not models:
         raise ConfigError("backtest needs at least one model.")
     keys = list(keys)
-    panel = complete_series(sales, keys)
-    cutoffs = rolling_origins(panel[DATE_COL].max(), horizon, n_windows, step)
+    freq = resolve_frequency(check_sales(sales, keys)[DATE_COL], freq)
+    gaps = resolve_gaps(gaps, freq)
+    exog = tuple(dict.fromkeys([*exog, *(e for m in models.values()
+                                        for e in m.get_params().get("exog", ()) or ())]))
+    panel = complete_series(sales, keys, freq=freq, gaps=gaps, exog=exog)
+    cutoffs = rolling_origins(panel[DATE_COL].max(), horizon, n_windows, step, freq)
     rows = []
     for cutoff in progress(cutoffs, desc="backtest windows"):
         train = panel[panel[DATE_COL] <= cutoff]
         first = train.groupby(keys)[DATE_COL].transform("min")
-        train = train[(cutoff - first).dt.days + 1 >= min_train_days]
+        train = train[(cutoff - first).dt.days + freq.days >= min_train_days]
         if train.empty:
             raise DataError(f"no series has {min_train_days} days of history at cutoff "
                             f"{cutoff:%Y-%m-%d}; use fewer windows or a shorter horizon.")
-        ahead = panel[(panel[DATE_COL] > cutoff)
-                      & (panel[DATE_COL] <= cutoff + pd.Timedelta(days=horizon))]
+        ahead = panel[(panel[DATE_COL] > cutoff) & (panel[DATE_COL] <= freq.next(cutoff, horizon))]
         ahead = ahead.merge(train[keys].drop_duplicates(), on=keys)
         future = ahead.drop(columns=[UNITS_COL]) if known_future else ahead[[DATE_COL, *keys]]
-        scales = train.groupby(keys)[UNITS_COL].apply(mase_scale).rename("scale")
+        observed = ahead[ahead[UNITS_COL].notna()]  # a missing period is never scored
+        scales = _mase_scales(train, keys, freq)
         for name, model in models.items():
-            fitted = clone(model).fit(train, calendar)
+            fitted = _with_frequency(model, freq, gaps).fit(train[train[UNITS_COL].notna()],
+                                                            calendar)
             pred = fitted.predict(future=future, calendar=calendar)
             pred = pred.rename(columns={MODEL_COL: "fitted_as"})
             pred.insert(0, "cutoff", cutoff)
             pred.insert(0, MODEL_COL, name)
-            rows.append(pred.merge(ahead[[DATE_COL, *keys, UNITS_COL]], on=[DATE_COL, *keys])
-                        .merge(scales.reset_index(), on=keys))
-    result = pd.concat(rows, ignore_index=True)
-    result["step"] = (result[DATE_COL] - result["cutoff"]).dt.days
-    return result
+            pred["step"] = freq.steps(cutoff, pred[DATE_COL])
+            rows.append(pred.merge(observed[[DATE_COL, *keys, UNITS_COL]], on=[DATE_COL, *keys])
+                        .merge(scales, on=keys))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _mase_scales(train: pd.DataFrame, keys: list, freq: Frequency) -> pd.DataFrame:
+    "MASE scale and season of each training series: the season of `freq`, lag 1 when shorter."
+    rows = []
+    for key, frame in train.groupby(keys, sort=True):
+        history = frame[UNITS_COL].to_numpy(dtype=float)
+        season = freq.season if len(history) > freq.season else 1
+        rows.append({**dict(zip(keys, key)), "scale": mase_scale(history, season),
+                     "season": season})
+    return pd.DataFrame(rows)
+
 
 # %% ../../nbs/forecast/21_backtest.ipynb #18c61939
 def score_backtest(
