@@ -216,11 +216,10 @@ def tune(
     storage = storage or get_settings().optuna_storage
     if storage.startswith("sqlite:///"):
         Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    default_name = family if protocol == "chronological" else f"{family}-{protocol}{n_holdout}"
-    study_name = study_name or default_name
+    metric = metric or spec.gate.metric
+    study_name = study_name or _study_name(family, protocol, n_holdout, metric, spec.gate.metric)
     inputs = family_inputs(spec, data, seed=seed)
     split = spec.split(inputs.tables, quick, protocol=protocol, n=n_holdout, seed=seed)
-    metric = metric or spec.gate.metric
     study = optuna.create_study(storage=storage, study_name=study_name, load_if_exists=True,
                                 direction=spec.gate.direction,
                                 sampler=optuna.samplers.TPESampler(seed=seed),
@@ -257,6 +256,11 @@ def tune(
     return result
 
 # %% ../../nbs/ops/44_tuning.ipynb #43e3f3d4
+def _study_name(family: str, protocol: str, n_holdout: int, metric: str, gate_metric: str) -> str:
+    "The family, plus the protocol and metric when not the defaults (their scores do not mix)."
+    name = family if protocol == "chronological" else f"{family}-{protocol}{n_holdout}"
+    return name if metric == gate_metric else f"{name}-{metric}"
+
 def _default_trial(spec: Family, base: dict, context: dict) -> dict | None:
     "The defaults as a trial's parameters, when every one of them lies inside the search space."
     import optuna
