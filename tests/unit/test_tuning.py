@@ -156,3 +156,52 @@ def test_bad_settings():
         tune("recommender", max_epochs=0)
     with pytest.raises(ConfigError, match="splits by time only"):
         get_family("forecaster").split({}, protocol="random_n")
+
+
+def _pairs(frame: pd.DataFrame) -> set:
+    return set(zip(frame["user_id"], frame["item_id"]))
+
+
+def test_recommender_trials_never_see_the_outer_test_part(monkeypatch, workspace_home):
+    "Online Retail fixture, 2 random items per user: only the final comparison touches the test part."
+    from pathlib import Path
+    from retail_workbench.data.loaders import load_online_retail
+    from retail_workbench.recsys.recommend import recommender_tables
+    fixture = Path(__file__).parents[1] / "fixtures" / "online_retail" / "online_retail_sample.csv"
+    tables = recommender_tables(load_online_retail(fixture))
+    tables = {t: tables[t] for t in ("interactions", "catalog", "customers")}
+    family = get_family("recommender")
+    test_pairs = _pairs(family.split(tables, protocol="random_n", n=2, seed=0)["test"])
+    calls = []
+
+    def fit_steps(params, train, context, every):
+        calls.append(("train", _pairs(train)))
+        yield from family.fit_steps(params, train, context, every)
+
+    def fit(params, train, context):
+        calls.append(("train", _pairs(train)))
+        return family.fit(params, train, context)
+
+    def evaluate(model, train, truth, context):
+        calls.append(("truth", _pairs(truth)))
+        return family.evaluate(model, train, truth, context)
+
+    def evaluate_users(model, train, truth, context):
+        calls.append(("truth", _pairs(truth)))
+        return family.evaluate_users(model, train, truth, context)
+
+    monkeypatch.setitem(FAMILIES, "recommender", dataclasses.replace(
+        family, fit=fit, fit_steps=fit_steps, evaluate=evaluate, evaluate_users=evaluate_users))
+    result = tune("recommender", tables, n_trials=3, protocol="random_n", n_holdout=2,
+                  max_epochs=4, eval_every=2, n_resamples=100)
+    touching = [i for i, (_, pairs) in enumerate(calls) if pairs & test_pairs]
+    # the last six calls: two fits on train + validation, two scores and two per-user scores
+    assert touching == list(range(len(calls) - 4, len(calls)))
+    assert [kind for kind, _ in calls[-6:]] == ["train", "train"] + ["truth"] * 4
+    assert all(pairs == test_pairs for _, pairs in calls[-4:])
+    train_full = _pairs(tables["interactions"]) - test_pairs
+    assert calls[-6][1] == calls[-5][1] == train_full
+    trial_trains = [pairs for kind, pairs in calls[:-6] if kind == "train"]
+    assert trial_trains and all(pairs < train_full for pairs in trial_trains)  # minus validation
+    assert result.comparison.n_users == len({user for user, _ in test_pairs})
+    assert result.best_params["epochs"] in (2, 4)
