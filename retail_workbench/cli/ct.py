@@ -88,18 +88,29 @@ def tune(
     data: str = typer.Option("store", help="Data: 'store', snapshot ids, a file, or "
                                            "'synthetic:quick' / 'synthetic:full'."),
     quick: bool = typer.Option(False, help="The family's quick parameters."),
+    protocol: str = typer.Option("chronological", help="Split protocol of validation and test: "
+                                 "chronological, last_n or random_n."),
+    n_holdout: int = typer.Option(1, help="Events (last_n) or items (random_n) held out per user."),
+    metric: str = typer.Option("", help="Metric to tune and compare (default: the gate metric)."),
+    max_epochs: int = typer.Option(50, help="Epoch budget of a trial (early stopping)."),
+    eval_every: int = typer.Option(5, help="Epochs between two validation checks."),
+    require_significant: bool = typer.Option(
+        False, help="Keep the tuned parameters only if the bootstrap interval excludes 0."),
 ):
-    "Tune a model family with Optuna on its validation split; saves the best parameters."
+    "Tune a model family with Optuna, check it against the defaults on a held-out split, keep the better."
     from retail_workbench.ops.tuning import tune as run_tuning
     result = run_tuning(family, data, trials, storage=storage or None, study_name=study or None,
-                        timeout=timeout or None, quick=quick)
+                        timeout=timeout or None, quick=quick, protocol=protocol,
+                        n_holdout=n_holdout, metric=metric or None, max_epochs=max_epochs,
+                        eval_every=eval_every, require_significant=require_significant)
     typer.echo(f"{family}: {result.n_trials} trials ({result.n_pruned} pruned) in study "
-               f"'{result.study_name}'")
+               f"'{result.study_name}', protocol {protocol}")
     typer.echo(f"  validation {result.metric}: default {result.default_value:.4f}, "
                f"best {result.best_value:.4f}")
     for label, value in result.test.items():
         typer.echo(f"  held-out test {result.metric} ({label}): {value:.4f}")
-    typer.echo(f"  best parameters: {json.dumps(result.best_params, default=str)}")
+    typer.echo(f"  tuned parameters: {json.dumps(result.best_params, default=str)}")
+    typer.echo(result.comparison.message)
 
 pipeline_app = typer.Typer(help="The continuous-training pipeline.", no_args_is_help=True)
 

@@ -21,9 +21,9 @@ from ..forecast.demand import (FORECAST_COL, SERIES_KEYS, DemandForecaster,
 from .onnx import OnnxRecommender, recommender_to_onnx
 from .registry import GateConfig
 from .serving import resolve_onnx
-from ..recsys.metrics import evaluate_ranking
+from ..recsys.metrics import evaluate_ranking, ranking_by_user
 from ..recsys.recommend import LightFMRecommender
-from ..recsys.split import chronological_split
+from ..recsys.split import protocol_split
 
 # %% ../../nbs/ops/43_families.ipynb #35b401e8
 @dataclass
@@ -32,15 +32,17 @@ class Family:
     name: str                       # registered model name
     gate: GateConfig                # metric, direction, margin of the promotion gate
     defaults: dict                  # default hyperparameters
-    split: Callable                 # tables (name -> DataFrame), quick -> dict(train, valid, test, context)
+    split: Callable                 # tables, quick, protocol, n, seed -> dict(train, valid, train_full, test, context)
     fit: Callable                   # params, train frame, context -> fitted model
     evaluate: Callable              # model, train frame, eval frame, context -> metrics
     evaluate_uri: Callable          # model URI, train frame, eval frame, context -> metrics
-    space: Callable                 # optuna trial -> params
+    space: Callable                 # optuna trial, context -> params
     to_onnx: Callable | None = None # fitted model, context -> onnx.ModelProto
     tables: tuple = ()              # tables it needs
     optional: tuple = ()            # tables it uses when the source has them
     quick: dict = field(default_factory=dict)  # parameter overrides for quick runs
+    fit_steps: Callable | None = None  # params, train, context, every -> yields (epochs done, model)
+    evaluate_users: Callable | None = None  # model, train, eval frame, context -> per-user metrics
 
 FAMILIES: dict[str, Family] = {}
 
@@ -74,31 +76,53 @@ def _require_known_users(history: pd.DataFrame, held_out: pd.DataFrame, name: st
             "period before it: a recommender cannot be evaluated there.",
             hint="Give it more history per user (a longer or larger interactions table).")
 
-def _recommender_split(tables: dict, quick: bool = False) -> dict:
+def _recommender_split(tables: dict, quick: bool = False, protocol: str = "chronological",
+                       n: int = 1, seed: int = 0) -> dict:
     interactions = tables["interactions"]
     context = {"catalog": tables.get("catalog"), "customers": tables.get("customers")}
-    train_full, test = chronological_split(interactions, test_frac=0.2)
-    train, valid = chronological_split(train_full, test_frac=0.2)
+    train_full, test = protocol_split(interactions, protocol, test_frac=0.2, n=n, random_state=seed)
+    train, valid = protocol_split(train_full, protocol, test_frac=0.2, n=n, random_state=seed + 1)
     _require_known_users(train_full, test, "test")
     _require_known_users(train, valid, "validation")
     return {"train": train, "valid": valid, "train_full": train_full, "test": test,
             "context": context}
 
+_FEATURE_SWITCHES = ("use_item_features", "use_user_features")
+
+def _recommender_model(params: dict, context: dict):
+    "The unfitted model of `params` and the side tables its feature switches keep."
+    params = {**RECOMMENDER_DEFAULTS, **params}
+    catalog = context.get("catalog") if params.pop("use_item_features") else None
+    customers = context.get("customers") if params.pop("use_user_features") else None
+    return LightFMRecommender(**params), catalog, customers
+
 def _recommender_fit(params: dict, train: pd.DataFrame, context: dict):
-    model = LightFMRecommender(**{**RECOMMENDER_DEFAULTS, **params})
-    return model.fit(train, context.get("catalog"), context.get("customers"))
+    model, catalog, customers = _recommender_model(params, context)
+    return model.fit(train, catalog, customers)
+
+def _recommender_fit_steps(params: dict, train: pd.DataFrame, context: dict, every: int):
+    model, catalog, customers = _recommender_model(params, context)
+    for done in model.fit_epochs(train, catalog, customers, every=every):
+        yield done, model
 
 def _ranking(recs: pd.DataFrame, truth: pd.DataFrame) -> dict:
-    return evaluate_ranking(truth, recs, k=RECOMMENDER_K,
-                    metrics=("ndcg_at_k", "precision_at_k", "recall_at_k", "map_at_k"))
+    return evaluate_ranking(truth, recs, k=RECOMMENDER_K, metrics=_RANKING_NAMES)
 
 def _known_truth(truth: pd.DataFrame, users) -> pd.DataFrame:
     return truth[truth[USER_COL].isin(pd.Index(users))]
+
+_RANKING_NAMES = ("ndcg_at_k", "precision_at_k", "recall_at_k", "map_at_k")
 
 def _recommender_evaluate(model, train: pd.DataFrame, truth: pd.DataFrame, context: dict) -> dict:
     truth = _known_truth(truth, model.user_index_)
     recs = model.recommend(truth[USER_COL].unique(), k=RECOMMENDER_K)
     return _ranking(recs, truth)
+
+def _recommender_evaluate_users(model, train: pd.DataFrame, truth: pd.DataFrame,
+                                context: dict) -> pd.DataFrame:
+    truth = _known_truth(truth, model.user_index_)
+    recs = model.recommend(truth[USER_COL].unique(), k=RECOMMENDER_K)
+    return ranking_by_user(truth, recs, k=RECOMMENDER_K, metrics=_RANKING_NAMES)
 
 def _recommender_evaluate_uri(uri: str, train: pd.DataFrame, truth: pd.DataFrame,
                               context: dict) -> dict:
@@ -112,29 +136,43 @@ def _recommender_evaluate_uri(uri: str, train: pd.DataFrame, truth: pd.DataFrame
 def _recommender_onnx(model, context: dict):
     return recommender_to_onnx(model)
 
-def _recommender_space(trial) -> dict:
-    return {"no_components": trial.suggest_int("no_components", 8, 64, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-            "item_alpha": trial.suggest_float("item_alpha", 0.0, 1e-4),
-            "user_alpha": trial.suggest_float("user_alpha", 0.0, 1e-4),
-            "max_sampled": trial.suggest_int("max_sampled", 5, 30),
-            "epochs": trial.suggest_int("epochs", 5, 40)}
+def _recommender_space(trial, context: dict | None = None) -> dict:
+    context = context or {}
+    params = {"loss": trial.suggest_categorical("loss", ["warp", "bpr", "warp-kos"]),
+              "no_components": trial.suggest_int("no_components", 8, 128, log=True),
+              "learning_rate": trial.suggest_float("learning_rate", 0.005, 0.3, log=True),
+              "item_alpha": trial.suggest_float("item_alpha", 1e-9, 1e-3, log=True),
+              "user_alpha": trial.suggest_float("user_alpha", 1e-9, 1e-3, log=True)}
+    if params["loss"] != "bpr":
+        params["max_sampled"] = trial.suggest_int("max_sampled", 5, 50, log=True)
+    for switch, table in zip(_FEATURE_SWITCHES, ("catalog", "customers")):
+        if context.get(table) is not None:
+            params[switch] = trial.suggest_categorical(switch, [True, False])
+    if params.get("use_item_features") and "title" in context["catalog"].columns:
+        params["title_words"] = trial.suggest_categorical("title_words", [False, True])
+    return params
 
-RECOMMENDER_DEFAULTS = {"no_components": 10, "learning_rate": 0.05, "item_alpha": 0.0,
-                        "user_alpha": 0.0, "max_sampled": 10, "epochs": 10,
+RECOMMENDER_DEFAULTS = {"loss": "warp", "no_components": 10, "learning_rate": 0.05,
+                        "item_alpha": 0.0, "user_alpha": 0.0, "max_sampled": 10, "epochs": 10,
+                        "use_item_features": True, "use_user_features": True,
                         "random_state": 0, "num_threads": 1}
 
 FAMILIES["recommender"] = Family(
     "recommender", GateConfig("ndcg_at_10", "maximize", margin=0.0), RECOMMENDER_DEFAULTS,
     _recommender_split, _recommender_fit, _recommender_evaluate, _recommender_evaluate_uri,
     _recommender_space, _recommender_onnx, tables=("interactions",),
-    optional=("catalog", "customers"), quick={"epochs": 5})
+    optional=("catalog", "customers"), quick={"epochs": 5},
+    fit_steps=_recommender_fit_steps, evaluate_users=_recommender_evaluate_users)
 
 # %% ../../nbs/ops/43_families.ipynb #6f685fff
 FORECAST_HORIZON = 14  # days held out for validation and for test (daily tables)
 FORECAST_HORIZONS = {"daily": FORECAST_HORIZON, "weekly": 4, "monthly": 2}  # in periods
 
-def _forecaster_split(tables: dict, quick: bool = False) -> dict:
+def _forecaster_split(tables: dict, quick: bool = False, protocol: str = "chronological",
+                      n: int = 1, seed: int = 0) -> dict:
+    if protocol != "chronological":
+        raise ConfigError(f"the forecaster family splits by time only (protocol='chronological'), "
+                          f"got protocol={protocol!r}.")
     sales = tables["sales"]
     freq = resolve_frequency(sales[DATE_COL])
     horizon = FORECAST_HORIZONS[freq.name]
@@ -172,7 +210,7 @@ def _forecaster_evaluate_uri(uri: str, train, truth, context) -> dict:
     loaded = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     return _forecast_metrics(loaded.model, truth)
 
-def _forecaster_space(trial) -> dict:
+def _forecaster_space(trial, context: dict | None = None) -> dict:
     return {"weekly_order": trial.suggest_int("weekly_order", 1, 4),
             "ridge": trial.suggest_float("ridge", 1e-4, 10.0, log=True)}
 

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['precision_at_k', 'recall_at_k', 'ndcg_at_k', 'map_at_k', 'mrr', 'hit_rate_at_k', 'auc', 'catalog_coverage', 'novelty',
            'diversity', 'RANKING_METRICS', 'DEFAULT_METRICS', 'RankedLists', 'rank_lists', 'kendall_tau',
-           'evaluate_ranking']
+           'evaluate_ranking', 'ranking_by_user']
 
 # %% ../../nbs/recsys/12_metrics.ipynb #fdf4de41
 from dataclasses import dataclass
@@ -124,41 +124,42 @@ def rank_lists(
                        item_ids=item_ids, k=max(width, 1))
 
 # %% ../../nbs/recsys/12_metrics.ipynb #6986fcc9
-def _precision(lists: RankedLists) -> float:
-    return float(np.mean(lists.hits.sum(axis=1) / lists.k)) if len(lists.users) else 0.0
+def _precision_users(lists: RankedLists) -> np.ndarray:
+    return lists.hits.sum(axis=1) / lists.k
 
-def _recall(lists: RankedLists) -> float:
-    if not len(lists.users):
-        return 0.0
-    return float(np.mean(lists.hits.sum(axis=1) / lists.n_truth))
+def _recall_users(lists: RankedLists) -> np.ndarray:
+    return lists.hits.sum(axis=1) / lists.n_truth
 
 def _discounts(width: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(width) + 2.0)
 
-def _ndcg(lists: RankedLists) -> float:
-    if not len(lists.users):
-        return 0.0
+def _ndcg_users(lists: RankedLists) -> np.ndarray:
     discount = _discounts(lists.hits.shape[1])
     dcg = lists.hits @ discount
     ideal = np.cumsum(discount)[np.minimum(lists.n_truth, lists.hits.shape[1]) - 1]
-    return float(np.mean(dcg / ideal))
+    return dcg / ideal
 
-def _map(lists: RankedLists) -> float:
-    if not len(lists.users):
-        return 0.0
+def _map_users(lists: RankedLists) -> np.ndarray:
     rank = np.arange(1, lists.hits.shape[1] + 1)
     precision_at_hit = np.cumsum(lists.hits, axis=1) / rank * lists.hits
-    return float(np.mean(precision_at_hit.sum(axis=1)
-                         / np.minimum(lists.n_truth, lists.hits.shape[1])))
+    return precision_at_hit.sum(axis=1) / np.minimum(lists.n_truth, lists.hits.shape[1])
 
-def _mrr(lists: RankedLists) -> float:
-    if not len(lists.users):
-        return 0.0
+def _mrr_users(lists: RankedLists) -> np.ndarray:
     first = lists.hits.argmax(axis=1)
-    return float(np.mean(np.where(lists.hits.any(axis=1), 1.0 / (first + 1), 0.0)))
+    return np.where(lists.hits.any(axis=1), 1.0 / (first + 1), 0.0)
 
-def _hit_rate(lists: RankedLists) -> float:
-    return float(np.mean(lists.hits.any(axis=1))) if len(lists.users) else 0.0
+def _hit_rate_users(lists: RankedLists) -> np.ndarray:
+    return lists.hits.any(axis=1).astype(float)
+
+def _user_mean(per_user):
+    "The mean over users of a per-user metric (0 when no user is common to truth and recs)."
+    def mean(lists: RankedLists) -> float:
+        return float(np.mean(per_user(lists))) if len(lists.users) else 0.0
+    return mean
+
+_precision, _recall = _user_mean(_precision_users), _user_mean(_recall_users)
+_ndcg, _map = _user_mean(_ndcg_users), _user_mean(_map_users)
+_mrr, _hit_rate = _user_mean(_mrr_users), _user_mean(_hit_rate_users)
 
 def _auc(lists: RankedLists) -> float:
     positives = lists.hits.sum(axis=1)
@@ -312,6 +313,9 @@ RANKING_METRICS = metric_registry("ranking", (
 # %% ../../nbs/recsys/12_metrics.ipynb #77c6ac67
 _ACCURACY = {"precision_at_k": _precision, "recall_at_k": _recall, "ndcg_at_k": _ndcg,
              "map_at_k": _map, "mrr": _mrr, "hit_rate_at_k": _hit_rate}
+_BY_USER = {"precision_at_k": _precision_users, "recall_at_k": _recall_users,
+            "ndcg_at_k": _ndcg_users, "map_at_k": _map_users, "mrr": _mrr_users,
+            "hit_rate_at_k": _hit_rate_users}
 DEFAULT_METRICS = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",
                    "hit_rate_at_k", "catalog_coverage", "novelty")
 
@@ -343,3 +347,19 @@ def evaluate_ranking(
         else:
             results[key] = RANKING_METRICS[name](truth, recs, k, train, item_features)
     return results
+
+# %% ../../nbs/recsys/12_metrics.ipynb #32399c01
+def ranking_by_user(
+    truth: pd.DataFrame,       # held-out interactions: user_id, item_id
+    recs: pd.DataFrame,        # recommendations: user_id, item_id, rank or score
+    k: int = 10,               # cut-off
+    metrics=("ndcg_at_k", "precision_at_k"),  # per-user accuracy metrics (names in RANKING_METRICS)
+) -> pd.DataFrame:
+    "One row per user common to `truth` and `recs`, one column per accuracy metric."
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [name for name in names if name not in _BY_USER]
+    if unknown:
+        raise ConfigError(f"no per-user value for {unknown}; choose from {sorted(_BY_USER)}.")
+    lists = rank_lists(truth, recs, k)
+    columns = {name.replace("_at_k", f"_at_{k}"): _BY_USER[name](lists) for name in names}
+    return pd.DataFrame(columns, index=pd.Index(lists.users, name=USER_COL))

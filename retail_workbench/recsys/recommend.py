@@ -458,8 +458,24 @@ class LightFMRecommender(_Recommender):
         customers: pd.DataFrame | None = None, # user attributes (hybrid model)
     ):
         "Fit LightFM on the weighted interactions and optional side features."
-        from lightfm import LightFM
         from retail_workbench.core import progress
+        bar = progress(total=self.epochs, desc="LightFM epochs")
+        for done in self.fit_epochs(interactions, catalog, customers, every=1):
+            bar.update(1)
+        bar.close()
+        return self
+
+    def fit_epochs(
+        self,
+        interactions: pd.DataFrame,            # canonical interactions
+        catalog: pd.DataFrame | None = None,   # item attributes (hybrid model)
+        customers: pd.DataFrame | None = None, # user attributes (hybrid model)
+        every: int = 1,                        # epochs between two yields
+    ):
+        "Fit like `fit`, yielding the epochs done every `every` epochs (the model usable at each)."
+        from lightfm import LightFM
+        if every < 1:
+            raise ConfigError(f"every must be at least 1, got {every}.")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
         items_catalog = _current_rows(catalog, ITEM_COL)
@@ -491,17 +507,23 @@ class LightFMRecommender(_Recommender):
         if self.loss != "warp-kos":
             weights = sp.coo_matrix((pairs.w.to_numpy(np.float32), (pairs.u, pairs.i)),
                                     shape=(n_users, n_items))
-        for _ in progress(range(self.epochs), desc="LightFM epochs"):
+        self.item_features_, self.user_features_ = item_features, user_features
+        for done in range(1, self.epochs + 1):
             self.model_.fit_partial(coo, user_features=user_features,
                                     item_features=item_features, sample_weight=weights,
                                     epochs=1, num_threads=self.num_threads)
-        self.item_features_, self.user_features_ = item_features, user_features
+            if done % every == 0 or done == self.epochs:
+                self._update_representations()
+                yield done
+        if self.epochs == 0:
+            self._update_representations()
+
+    def _update_representations(self):
         self.item_biases_, self.item_embeddings_ = self.model_.get_item_representations(
-            item_features)
+            self.item_features_)
         self.user_biases_, self.user_embeddings_ = self.model_.get_user_representations(
-            user_features)
+            self.user_features_)
         self._update_fold_in()
-        return self
 
     def _update_fold_in(self):
         self.fold_in_items_, self.fold_in_start_ = fold_in_matrices(

@@ -60,3 +60,39 @@ def test_bad_arguments_are_named(interactions):
         chronological_split(interactions.drop(columns="ts"))
     with pytest.raises(ConfigError, match="between 0 and 1"):
         stratified_split(interactions, test_frac=0)
+
+
+def _pairs(df):
+    return set(zip(df["user_id"], df["item_id"]))
+
+
+def test_random_n_split_holds_out_exactly_n_items_of_each_eligible_user(interactions):
+    from retail_workbench.recsys.split import random_n_split
+    train, test = random_n_split(interactions, n=3, random_state=0)
+    items_per_user = interactions.groupby("user_id")["item_id"].nunique()
+    eligible = set(items_per_user[items_per_user >= 4].index)
+    held = test.groupby("user_id")["item_id"].nunique()
+    assert set(held.index) == eligible and (held == 3).all()
+    assert not _pairs(train) & _pairs(test)   # a repeat of a held-out pair never stays in train
+    again, _ = random_n_split(interactions, n=3, random_state=0)
+    assert again.index.equals(train.index)
+    other, _ = random_n_split(interactions, n=3, random_state=1)
+    assert not other.index.equals(train.index)
+
+
+@pytest.mark.parametrize("protocol", ["chronological", "last_n", "random_n"])
+def test_protocol_split_nested_twice_never_mixes_validation_and_test(protocol, interactions):
+    from retail_workbench.recsys.split import protocol_split
+    train_full, test = protocol_split(interactions, protocol, n=2, random_state=0)
+    train, valid = protocol_split(train_full, protocol, n=2, random_state=1)
+    assert not set(valid.index) & set(test.index) and not set(train.index) & set(test.index)
+    assert len(train) + len(valid) + len(test) == len(interactions)
+    if protocol == "chronological":
+        assert train["ts"].max() <= valid["ts"].min() and valid["ts"].max() <= test["ts"].min()
+    else:
+        assert test.groupby("user_id").size().max() >= 2
+        assert valid.groupby("user_id")["item_id"].nunique().max() == 2
+    if protocol == "random_n":
+        assert not _pairs(valid) & _pairs(test)
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        protocol_split(interactions, "leave_one_out")
