@@ -122,7 +122,7 @@ def test_cli_validate_stores_nothing(workspace_home):
     (["validate", RETAIL_CSV, "--format", "generic", "--map", "userId"], "NAME=VALUE"),
     (["ingest", FIXTURES / "movielens" / "ml-100k" / "u.item", "--format", "generic"],
      "is not utf-8 text"),
-    (["validate", FIXTURES / "m5" / "calendar.csv", "--format", "m5"], "missing column"),
+    (["validate", FIXTURES / "m5" / "calendar.csv", "--format", "m5"], "neither the wide M5 layout"),
 ])
 def test_cli_errors_are_one_line_and_exit_1(args, message):
     code, out, err = rwb(*args)
