@@ -37,15 +37,16 @@ def round_trip(model, folder):
 
 
 def test_forecaster_round_trip_on_the_synthetic_world(tmp_path):
-    from retail_workbench.data.synth import make_world
-    sales = make_world(n_users=50, n_items=24, n_days=200, seed=3, n_stores=2,
-                       n_sales_items=4).sales
+    from retail_workbench.data.synth import make_calendar, make_world
+    world = make_world(n_users=50, n_items=24, n_days=330, seed=3, n_stores=2, n_sales_items=4)
+    sales, calendar = world.sales, make_calendar("2023-01-01", 400)  # holidays and events ahead
     top = sales.groupby([STORE_COL, ITEM_COL])[UNITS_COL].sum().nlargest(3).index
     sales = sales.set_index([STORE_COL, ITEM_COL]).loc[top].reset_index()
     late = sales[sales[ITEM_COL] == top[0][1]].tail(30)       # a new series: too short for ARIMA
     sales = pd.concat([sales, late.assign(**{ITEM_COL: -1})], ignore_index=True)
-    model = DemandForecaster(n_jobs=1, yearly_order=0, maxiter=15).fit(sales)
+    model = DemandForecaster(n_jobs=1, yearly_order=0, maxiter=15).fit(sales, calendar)
     assert set(model.fit_report_["model"]) == {"arima", "seasonal_naive"}
+    assert any(state.get("events") for state in model.series_.values())
     loaded = round_trip(model, tmp_path / "world")
     assert loaded.get_params() == model.get_params()
     pd.testing.assert_frame_equal(loaded.fit_report_, model.fit_report_, check_dtype=False)
@@ -184,8 +185,12 @@ def test_pipeline_run_never_unpickles_a_tampered_champion(demo):
     champion = alias_version("forecaster", "champion")
     folder = model_dir("forecaster", champion)
     before = len(list_versions("forecaster"))
+    spec = home.parent / "forecaster_only.yaml"  # the project's forecaster step alone: faster
+    spec.write_text("name: forecaster-only\nsteps:\n  - name: forecaster\n"
+                    "    template: ct_train_register\n    parameters: {family: forecaster}\n"
+                    "    quick: {quick: true}\n")
     with planted(folder, payload, ["forecaster/arrays.npz", "python_model.pkl"]):
-        done = subprocess.run([RWB, "pipeline", "run", "--quick", "--shared-kernel"],
+        done = subprocess.run([RWB, "pipeline", "run", str(spec), "--quick", "--shared-kernel"],
                               capture_output=True, text=True, cwd=home.parent, env=env)
     assert not marker.exists()
     assert done.returncode != 0
