@@ -13,7 +13,7 @@ __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_
            'require_columns', 'limit_threads', 'subpackage_exports', 'check_fitted', 'Settings', 'get_settings',
            'Workspace', 'get_workspace', 'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics',
            'Metric', 'metric_registry', 'select_metrics', 'ArtifactError', 'file_sha256', 'file_hashes', 'check_hashes',
-           'pickles_trusted', 'require_trusted_pickle']
+           'read_manifest', 'saved_attributes', 'pickles_trusted', 'require_trusted_pickle']
 
 # %% ../nbs/00_core.ipynb #8a4118b5
 import logging
@@ -401,6 +401,42 @@ def check_hashes(
                 f"artifact file {name} does not match its recorded sha256 ({found[:12]}... instead "
                 f"of {expected[name][:12]}...): it changed after the model was saved and is not read.",
                 hint="Retrain the model (`rwb pipeline run`) or restore the file.")
+
+def read_manifest(
+    folder: str | Path,          # a saved model folder
+    manifest: str,               # its JSON manifest, naming the other files under "files"
+    kind: str,                   # the format the manifest must declare (its "format")
+    version: int,                # and its "format_version"
+    hashes: dict | None = None,  # file -> sha256 to check the manifest and its files against
+) -> dict:
+    "The checked manifest of a model folder: present, of the expected format, its files unchanged."
+    import json
+    folder = Path(folder)
+    if not (folder / manifest).is_file():
+        raise ArtifactError(f"{folder} has no {manifest}: it is not a saved {kind} model.")
+    if hashes is not None:
+        check_hashes(folder, hashes, [manifest])
+    found = json.loads((folder / manifest).read_text())
+    if (found.get("format"), found.get("format_version")) != (kind, version):
+        raise ArtifactError(f"{folder / manifest} is format {found.get('format')!r} "
+                            f"v{found.get('format_version')}, not {kind!r} v{version}.")
+    if hashes is not None:
+        check_hashes(folder, hashes, found.get("files", []))
+    return found
+
+def saved_attributes(
+    model,          # a fitted estimator about to be saved
+    known: tuple,   # the learned attributes its format saves
+    where: str,     # the list to extend, for the message (e.g. 'forecast.artifacts.FITTED_ATTRIBUTES')
+) -> list[str]:
+    "The learned attributes of `model` (public, ending in `_`) in `known` order; unknown ones fail."
+    learned = [k for k in vars(model) if k.endswith("_") and not k.startswith("_")]
+    unknown = [k for k in learned if k not in known]
+    if unknown:
+        raise ArtifactError(f"{type(model).__name__} has fitted attribute {unknown[0]!r} that its "
+                            "saved format does not hold, so it is not saved at all.",
+                            hint=f"Add it to {where} (and its data form if it needs one).")
+    return [k for k in known if k in learned]
 
 def pickles_trusted(trusted: bool = False) -> bool:
     "True when the caller trusts pickles: `trusted=True` or the environment's RWB_TRUST_PICKLES=1."

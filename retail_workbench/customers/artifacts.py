@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import ArtifactError, check_fitted, check_hashes, file_hashes
+from ..core import check_fitted, file_hashes, read_manifest, saved_attributes
 from .segment import CustomerSegmenter
 
 # %% ../../nbs/customers/32_artifacts.ipynb #ee6b6760
@@ -32,12 +32,8 @@ def save_segmenter(
 ) -> dict:
     "Write a fitted CustomerSegmenter as JSON, npz and parquet files and return file -> sha256."
     check_fitted(model, "kmeans_")
-    learned = [k for k in vars(model) if k.endswith("_") and not k.startswith("_")]
-    unknown = [k for k in learned if k not in SEGMENTER_ATTRIBUTES]
-    if unknown:
-        raise ArtifactError(f"CustomerSegmenter has fitted attribute {unknown[0]!r} that "
-                            "customers.artifacts does not save.",
-                            hint="Add it to SEGMENTER_ATTRIBUTES and to save/load_segmenter.")
+    saved_attributes(model, SEGMENTER_ATTRIBUTES, "customers.artifacts.SEGMENTER_ATTRIBUTES "
+                     "and to save/load_segmenter")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     params = model.get_params()
@@ -67,17 +63,8 @@ def load_segmenter(
     from sklearn.preprocessing import RobustScaler
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
     folder = Path(folder)
-    if not (folder / SEGMENTER_MANIFEST).is_file():
-        raise ArtifactError(f"{folder} has no {SEGMENTER_MANIFEST}: it is not a saved segmenter.")
-    if hashes is not None:
-        check_hashes(folder, hashes, [SEGMENTER_MANIFEST])
-    manifest = json.loads((folder / SEGMENTER_MANIFEST).read_text())
-    if (manifest.get("format"), manifest.get("format_version")) != (SEGMENTER_FORMAT,
-                                                                     SEGMENTER_FORMAT_VERSION):
-        raise ArtifactError(f"{folder / SEGMENTER_MANIFEST} is not {SEGMENTER_FORMAT!r} "
-                            f"v{SEGMENTER_FORMAT_VERSION}.")
-    if hashes is not None:
-        check_hashes(folder, hashes, manifest["files"])
+    manifest = read_manifest(folder, SEGMENTER_MANIFEST, SEGMENTER_FORMAT,
+                             SEGMENTER_FORMAT_VERSION, hashes)
     params = manifest["params"]
     params["k_range"] = tuple(params["k_range"])
     params["features"] = None if params["features"] is None else tuple(params["features"])

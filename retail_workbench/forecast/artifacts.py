@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import ArtifactError, check_fitted, check_hashes, file_hashes
+from ..core import (ArtifactError, check_fitted, file_hashes, read_manifest,
+                                   saved_attributes)
 from .demand import DemandForecaster, MovingAverage, SeasonalNaive
 
 # %% ../../nbs/forecast/24_artifacts.ipynb #e5d01d2c
@@ -148,13 +149,7 @@ class _Reader:
 # %% ../../nbs/forecast/24_artifacts.ipynb #7d62187e
 def _fitted_attributes(model) -> list[str]:
     "The learned attributes of `model`; an error for one this module does not know."
-    learned = [k for k in vars(model) if k.endswith("_") and not k.startswith("_")]
-    unknown = [k for k in learned if k not in FITTED_ATTRIBUTES]
-    if unknown:
-        raise ArtifactError(f"{type(model).__name__} has fitted attribute {unknown[0]!r} that "
-                            "forecast.artifacts does not save.",
-                            hint="Add it to FITTED_ATTRIBUTES (and its data form if it needs one).")
-    return [k for k in FITTED_ATTRIBUTES if k in learned]
+    return saved_attributes(model, FITTED_ATTRIBUTES, "forecast.artifacts.FITTED_ATTRIBUTES")
 
 def _series_state(key, state: dict) -> dict:
     unknown = [k for k in state if k not in SERIES_STATE]
@@ -201,16 +196,7 @@ def load_forecaster(
 ):
     "Re-create the forecaster saved in `folder` from its JSON, npz and parquet files (no pickle)."
     folder = Path(folder)
-    if not (folder / MANIFEST_FILE).is_file():
-        raise ArtifactError(f"{folder} has no {MANIFEST_FILE}: it is not a saved forecaster.")
-    if hashes is not None:
-        check_hashes(folder, hashes, [MANIFEST_FILE])
-    manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{folder / MANIFEST_FILE} is format {manifest.get('format')!r} "
-                            f"v{manifest.get('format_version')}, not {FORMAT!r} v{FORMAT_VERSION}.")
-    if hashes is not None:
-        check_hashes(folder, hashes, manifest["files"])
+    manifest = read_manifest(folder, MANIFEST_FILE, FORMAT, FORMAT_VERSION, hashes)
     cls = FORECASTER_CLASSES.get(manifest["class"])
     if cls is None:
         raise ArtifactError(f"unknown forecaster class {manifest['class']!r}; "
