@@ -8,11 +8,12 @@ __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_
            'IMAGE_COL', 'DATE_COL', 'STORE_COL', 'UNITS_COL', 'PROMO_COL', 'HOLIDAY_COL', 'FIRST_SEEN_COL',
            'REGION_COL', 'SEGMENT_COL', 'SCORE_COL', 'RANK_COL', 'ORDER_COL', 'QUANTITY_COL', 'AMOUNT_COL',
            'RETURN_COL', 'ORDER_LINE_COLUMNS', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART', 'EVENT_ORDER',
-           'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'WorkbenchError', 'ConfigError', 'DataError',
-           'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'UnknownIdError', 'require_columns',
-           'limit_threads', 'subpackage_exports', 'check_fitted', 'Settings', 'get_settings', 'Workspace',
-           'get_workspace', 'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics', 'Metric',
-           'metric_registry', 'select_metrics']
+           'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'TRUST_PICKLES_ENV', 'WorkbenchError',
+           'ConfigError', 'DataError', 'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'UnknownIdError',
+           'require_columns', 'limit_threads', 'subpackage_exports', 'check_fitted', 'Settings', 'get_settings',
+           'Workspace', 'get_workspace', 'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics',
+           'Metric', 'metric_registry', 'select_metrics', 'ArtifactError', 'file_sha256', 'file_hashes', 'check_hashes',
+           'read_manifest', 'saved_attributes', 'pickles_trusted', 'require_trusted_pickle']
 
 # %% ../nbs/00_core.ipynb #8a4118b5
 import logging
@@ -353,3 +354,101 @@ def select_metrics(
         raise ConfigError(f"unknown {family} metric(s) {unknown}.",
                           hint=f"Choose from {list(registry)}.")
     return [registry[name] for name in names]
+
+# %% ../nbs/00_core.ipynb #3d161a4e
+import hashlib
+
+TRUST_PICKLES_ENV = "RWB_TRUST_PICKLES"  # set to 1 to allow loading pickled models
+
+class ArtifactError(WorkbenchError):
+    "A model artifact that cannot be read safely: changed since it was saved, unknown, or a pickle."
+    hint = "Retrain the model with this version of retail_workbench (`rwb pipeline run`)."
+
+def file_sha256(path: str | Path) -> str:
+    "Hex sha256 of a file's bytes."
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+def file_hashes(
+    folder: str | Path,  # folder of the files
+    files=None,          # names relative to `folder` (default: every file below it)
+) -> dict:
+    "File name (relative to `folder`, with `/`) -> sha256."
+    folder = Path(folder)
+    if files is None:
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return {name: file_sha256(folder / name) for name in files}
+
+# %% ../nbs/00_core.ipynb #48471f7a
+def check_hashes(
+    folder: str | Path,  # folder of the files
+    expected: dict,      # file name -> sha256 recorded when the model was saved
+    files=None,          # the files about to be read (default: every one in `expected`)
+):
+    "An ArtifactError naming the first file that is missing or whose sha256 is not the recorded one."
+    folder = Path(folder)
+    for name in (expected if files is None else files):
+        if name not in expected:
+            raise ArtifactError(f"artifact file {name} has no recorded sha256, so it is not read.")
+        if not (folder / name).is_file():
+            raise ArtifactError(f"artifact file {name} is missing from {folder}.")
+        found = file_sha256(folder / name)
+        if found != expected[name]:
+            raise ArtifactError(
+                f"artifact file {name} does not match its recorded sha256 ({found[:12]}... instead "
+                f"of {expected[name][:12]}...): it changed after the model was saved and is not read.",
+                hint="Retrain the model (`rwb pipeline run`) or restore the file.")
+
+def read_manifest(
+    folder: str | Path,          # a saved model folder
+    manifest: str,               # its JSON manifest, naming the other files under "files"
+    kind: str,                   # the format the manifest must declare (its "format")
+    version: int,                # and its "format_version"
+    hashes: dict | None = None,  # file -> sha256 to check the manifest and its files against
+) -> dict:
+    "The checked manifest of a model folder: present, of the expected format, its files unchanged."
+    import json
+    folder = Path(folder)
+    if not (folder / manifest).is_file():
+        raise ArtifactError(f"{folder} has no {manifest}: it is not a saved {kind} model.")
+    if hashes is not None:
+        check_hashes(folder, hashes, [manifest])
+    found = json.loads((folder / manifest).read_text())
+    if (found.get("format"), found.get("format_version")) != (kind, version):
+        raise ArtifactError(f"{folder / manifest} is format {found.get('format')!r} "
+                            f"v{found.get('format_version')}, not {kind!r} v{version}.")
+    if hashes is not None:
+        check_hashes(folder, hashes, found.get("files", []))
+    return found
+
+def saved_attributes(
+    model,          # a fitted estimator about to be saved
+    known: tuple,   # the learned attributes its format saves
+    where: str,     # the list to extend, for the message (e.g. 'forecast.artifacts.FITTED_ATTRIBUTES')
+) -> list[str]:
+    "The learned attributes of `model` (public, ending in `_`) in `known` order; unknown ones fail."
+    learned = [k for k in vars(model) if k.endswith("_") and not k.startswith("_")]
+    unknown = [k for k in learned if k not in known]
+    if unknown:
+        raise ArtifactError(f"{type(model).__name__} has fitted attribute {unknown[0]!r} that its "
+                            "saved format does not hold, so it is not saved at all.",
+                            hint=f"Add it to {where} (and its data form if it needs one).")
+    return [k for k in known if k in learned]
+
+def pickles_trusted(trusted: bool = False) -> bool:
+    "True when the caller trusts pickles: `trusted=True` or the environment's RWB_TRUST_PICKLES=1."
+    return bool(trusted) or os.environ.get(TRUST_PICKLES_ENV, "") == "1"
+
+def require_trusted_pickle(
+    what: str,             # what is about to be unpickled, for the message
+    trusted: bool = False, # the caller's explicit opt-in
+):
+    "An ArtifactError unless pickles are trusted: loading a pickle can run any code."
+    if not pickles_trusted(trusted):
+        raise ArtifactError(
+            f"{what} is a pickle, which can run any code while it loads, so it is not loaded.",
+            hint=f"Retrain the model to store it as data (`rwb pipeline run`), or pass trusted=True "
+                 f"(or set {TRUST_PICKLES_ENV}=1) if you trust whoever could write that file.")

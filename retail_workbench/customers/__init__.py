@@ -8,4 +8,4 @@ __all__ = []
 # %% ../../nbs/customers/00_customers.ipynb #e19960ad
 from ..core import subpackage_exports
 
-__getattr__, __dir__ = subpackage_exports("retail_workbench.customers", ('segment', 'propensity'))
+__getattr__, __dir__ = subpackage_exports("retail_workbench.customers", ('segment', 'propensity', 'artifacts'))

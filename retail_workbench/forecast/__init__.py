@@ -8,4 +8,4 @@ __all__ = []
 # %% ../../nbs/forecast/00_forecast.ipynb #47820a99
 from ..core import subpackage_exports
 
-__getattr__, __dir__ = subpackage_exports("retail_workbench.forecast", ('demand', 'backtest', 'pricing'))
+__getattr__, __dir__ = subpackage_exports("retail_workbench.forecast", ('demand', 'backtest', 'pricing', 'artifacts'))

@@ -204,11 +204,8 @@ def _forecaster_evaluate(model, train, truth, context) -> dict:
     return _forecast_metrics(model, truth)
 
 def _forecaster_evaluate_uri(uri: str, train, truth, context) -> dict:
-    import mlflow
-    from retail_workbench.ops.tracking import configure_mlflow
-    configure_mlflow()
-    loaded = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    return _forecast_metrics(loaded.model, truth)
+    from retail_workbench.ops.registry import load_version_model
+    return _forecast_metrics(load_version_model(uri), truth)
 
 def _forecaster_space(trial, context: dict | None = None) -> dict:
     return {"weekly_order": trial.suggest_int("weekly_order", 1, 4),

@@ -445,7 +445,8 @@ def train_register_step(
     lineage_tags = {f"snapshot.{s.table}": s.id for s in used}
     version = register_version(model_uri, family, source_key=key, tags={
         metric: metrics[metric], "eval_snapshot": evaluation.id,
-        "snapshots": ",".join(s.id for s in used), **lineage_tags})
+        "snapshots": ",".join(s.id for s in used), **lineage_tags},
+        artifact_hashes=run.artifact_hashes[model_uri])
 
     def score(uri: str) -> float:
         return spec.evaluate_uri(uri, split["train_full"], split["test"], split["context"])[metric]

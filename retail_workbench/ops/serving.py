@@ -31,20 +31,11 @@ def resolve_onnx(
         if not path.exists():
             raise SourceNotFoundError(f"model file {path} does not exist.")
         return "", path
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from retail_workbench.ops.registry import registry_client
-    client = registry_client()
-    uri = ref if ref.startswith("models:/") else f"models:/{ref}"
-    body = uri[len("models:/"):]
+    from retail_workbench.ops.registry import RegistryError, parse_model_ref, version_folder
     try:
-        if "@" in body:
-            name, alias = body.split("@", 1)
-            version = str(client.get_model_version_by_alias(name, alias).version)
-        else:
-            name, version = body.rsplit("/", 1)
-        folder = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
-    except MlflowException as err:
+        name, version = parse_model_ref(ref)
+        folder = version_folder(name, version)  # every file checked against its recorded sha256
+    except RegistryError as err:
         raise SourceNotFoundError(f"model '{ref}' is not in the registry ({err.message[:200]}).",
                                   hint="List models with `rwb registry ls`.") from None
     found = sorted(folder.rglob("*.onnx"))
