@@ -15,7 +15,8 @@ import pandas as pd
 
 from ..core import (ArtifactError, check_fitted, file_hashes, read_manifest,
                                    saved_attributes)
-from .demand import DemandForecaster, MovingAverage, SeasonalNaive
+from .demand import (DemandForecaster, Frequency, MovingAverage, SeasonalNaive,
+                                              frequency_for)
 
 # %% ../../nbs/forecast/24_artifacts.ipynb #e5d01d2c
 FORMAT = "retail_workbench.forecaster"  # `format` field of the manifest
@@ -23,12 +24,13 @@ FORMAT_VERSION = 1                       # bumped when the layout changes
 MANIFEST_FILE = "forecaster.json"        # config, fitted scalars and where the rest is
 ARRAYS_FILE = "arrays.npz"               # every array, read with allow_pickle=False
 FORECASTER_CLASSES = {cls.__name__: cls for cls in (DemandForecaster, SeasonalNaive, MovingAverage)}
-FITTED_ATTRIBUTES = ("series_", "fit_report_", "calendar_", "end_")
+FITTED_ATTRIBUTES = ("series_", "fit_report_", "calendar_", "end_", "freq_", "gaps_", "exog_")
 SERIES_STATE = ("end", "last_price", "model", "order", "reason",  # every series
                 "y",                                              # seasonal naive history
                 "level", "lo", "hi",                              # moving average
                 "arima", "beta", "columns", "price_ref",          # regression with ARIMA errors
-                "weekly_order", "yearly_order", "events")
+                "weekly_order", "yearly_order", "events",
+                "last_exog", "widen")                             # drivers' last values, interval widening
 
 # %% ../../nbs/forecast/24_artifacts.ipynb #8a6e66c7
 class FixedArima:
@@ -76,6 +78,8 @@ class _Writer:
             return value
         if isinstance(value, (int, float, np.integer, np.floating, np.bool_)):
             return value.item() if hasattr(value, "item") else value
+        if isinstance(value, Frequency):     # by its alias: the rest follows from it
+            return {"frequency": value.alias}
         if isinstance(value, pd.Timestamp):  # with its resolution: it sets the forecast dates'
             return {"timestamp": [value.isoformat(), value.unit]}
         if isinstance(value, tuple):
@@ -122,6 +126,8 @@ class _Reader:
         if not isinstance(value, dict):
             return value
         (kind, body), = value.items()
+        if kind == "frequency":
+            return frequency_for(body)
         if kind == "timestamp":
             return pd.Timestamp(body[0]).as_unit(body[1])
         if kind == "tuple":

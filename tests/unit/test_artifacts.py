@@ -56,6 +56,23 @@ def test_forecaster_round_trip_on_the_synthetic_world(tmp_path):
     assert_same_forecasts(model, loaded, future=plan)
 
 
+def test_weekly_forecaster_with_exogenous_drivers_round_trips(tmp_path):
+    "Frequency, gap policy, exogenous drivers and interval widening survive the round trip."
+    from retail_workbench.data.synth import make_world
+    from retail_workbench.forecast.demand import aggregate_sales
+    world = make_world(n_users=50, n_items=24, n_days=730, seed=5, n_stores=1, n_sales_items=3)
+    weekly = aggregate_sales(world.sales, "W-MON")
+    weekly["display"] = (np.arange(len(weekly)) % 5 == 0).astype(float)
+    model = DemandForecaster(n_jobs=1, maxiter=15, exog=["display"]).fit(weekly)
+    assert model.freq_.alias == "W-MON" and model.exog_ == ("display",)
+    loaded = round_trip(model, tmp_path / "weekly")
+    assert loaded.freq_ == model.freq_ and loaded.gaps_ == model.gaps_
+    assert loaded.exog_ == model.exog_
+    forecasts = assert_same_forecasts(model, loaded, horizon=6)
+    dates = pd.DatetimeIndex(sorted(forecasts[DATE_COL].unique()))
+    assert len(dates) == 6 and (dates.diff()[1:] == pd.Timedelta(weeks=1)).all()
+
+
 def test_forecaster_round_trip_on_real_daily_sales(tmp_path, shared_data):
     from retail_workbench.data.datasets import sales_from_lines
     raw = pd.read_parquet(shared_data / "online_retail.parquet")
