@@ -266,7 +266,7 @@ class GlobalForecaster(BaseEstimator):
                                               index=self.state_["features"]).sort_values()
         n_obs = (~np.isnan(units)).sum(axis=1)
         self.fit_report_ = pd.DataFrame(
-            [{**dict(zip(self.keys, key)), MODEL_COL: self.name, "n_obs": int(n)}
+            [{**dict(zip(self.keys, key)), MODEL_COL: self.name, "n_obs": int(n), "reason": ""}
              for key, n in zip(panel["keys"], n_obs)])
         self.fit_seconds_ = time.perf_counter() - started
         self.fit_cpu_seconds_ = time.process_time() - cpu_started
@@ -598,10 +598,14 @@ class EnsembleForecaster(BaseEstimator):
         order = [*models, AVERAGE]
         wide = wide.reindex(columns=order).fillna(np.inf)
         overall = self._overall_best(order)
-        self.selection_ = pd.DataFrame({"choice": wide.idxmin(axis=1)}).reset_index()
+        every = check_sales(sales, keys)[keys].drop_duplicates().sort_values(keys)
+        scored = pd.DataFrame({"choice": wide.idxmin(axis=1)}).reset_index()
+        selection = every.merge(scored, on=keys, how="left")
+        selection["choice"] = selection["choice"].fillna(overall)
         if self.select == "global":
-            self.selection_["choice"] = overall
-        self.overall_ = overall
+            selection["choice"] = overall
+        self.selection_, self.overall_ = selection.reset_index(drop=True), overall
+        self.fit_report_ = selection.rename(columns={"choice": MODEL_COL}).assign(reason="")
         self.models_ = {name: clone(model).fit(sales, calendar)
                         for name, model in progress(models.items(), desc="refit candidates")}
         return self
