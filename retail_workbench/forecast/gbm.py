@@ -471,7 +471,7 @@ def _predict(
 GlobalForecaster._future_drivers, GlobalForecaster._locate_future = _future_drivers, _locate_future
 GlobalForecaster.predict = _predict
 
-# %% ../../nbs/forecast/23_global.ipynb #c6277534
+# %% ../../nbs/forecast/23_global.ipynb #88ed4cf7
 _ORIGIN = pd.Timestamp("2000-01-01")   # day 0 of the renumbered periods
 
 
@@ -525,7 +525,7 @@ def _period_arima(freq: str) -> DemandForecaster:
     season = _SEASONS[_frequency_family(freq)]
     return DemandForecaster(weekly_order=0, yearly_order=0, min_history=season // 2 + 2)
 
-# %% ../../nbs/forecast/23_global.ipynb #1b491207
+# %% ../../nbs/forecast/23_global.ipynb #5bb39d02
 AVERAGE = "average"   # the candidate that averages the others
 
 
@@ -557,7 +557,7 @@ def _complete_long(sales: pd.DataFrame, keys: list, freq: str) -> pd.DataFrame:
     out[PROMO_COL] = panel["promo"].ravel().astype(bool)
     return out[out[UNITS_COL].notna()].reset_index(drop=True)
 
-# %% ../../nbs/forecast/23_global.ipynb #f518c345
+# %% ../../nbs/forecast/23_global.ipynb #5551e9d6
 class EnsembleForecaster(BaseEstimator):
     "Per series or overall, the best of several forecasters or their average, by backtest."
     name = "auto"
@@ -650,7 +650,7 @@ class EnsembleForecaster(BaseEstimator):
             means = error.sum() / results.groupby(MODEL_COL)[UNITS_COL].sum()
         return min(order, key=lambda name: means.get(name, np.inf))
 
-# %% ../../nbs/forecast/23_global.ipynb #aea13768
+# %% ../../nbs/forecast/23_global.ipynb #9d4b233e
 def _average(preds: list, keys: list) -> pd.DataFrame:
     "The rows every candidate forecast, with the mean of their forecasts and bands."
     cols = [FORECAST_COL, LOWER_COL, UPPER_COL]
