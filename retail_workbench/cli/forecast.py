@@ -22,15 +22,22 @@ def _model(name: str, alpha: float, n_jobs: int | None, freq: str | None = None,
         return SeasonalNaive(alpha=alpha, freq=freq, gaps=gaps)
     if name == "moving_average":
         return MovingAverage(alpha=alpha, freq=freq, gaps=gaps)
-    raise ConfigError(f"--model {name!r} is not one of {', '.join(_MODELS)}.")
-
+    from retail_workbench.forecast.gbm import EnsembleForecaster, GlobalForecaster
+    if name == "gbm":
+        return GlobalForecaster(alpha=alpha, freq=freq, exog=exog)
+    if name == "auto":   # per series, the better of arima, gbm and their average by backtest
+        return EnsembleForecaster({"arima": DemandForecaster(alpha=alpha, n_jobs=n_jobs, freq=freq,
+                                                             gaps=gaps, exog=exog),
+                                   "gbm": GlobalForecaster(alpha=alpha, freq=freq, exog=exog)})
+    raise ConfigError(f"--model {name!r} is not one of {', '.join(_MODELS + ('gbm', 'auto'))}.")
 
 # %% ../../nbs/cli/94_forecast.ipynb #e70127b0
 def forecast(
     sales: str = typer.Argument(..., help="Canonical sales table (parquet or CSV)."),
     horizon: int = typer.Option(28, help="Periods to forecast (days, weeks or months: the "
                                          "table's frequency)."),
-    model: str = typer.Option("arima", help="arima, seasonal_naive or moving_average."),
+    model: str = typer.Option("arima", help="arima, seasonal_naive, moving_average, gbm (one "
+                                            "LightGBM over all series) or auto (chosen by backtest)."),
     calendar: str = typer.Option("", help="Calendar table (date, holiday, event)."),
     future: str = typer.Option("", help="Planned periods (date, store_id, item_id, price, promo)."),
     backtest_windows: int = typer.Option(0, help="Also backtest against the baselines "
