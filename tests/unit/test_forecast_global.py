@@ -145,9 +145,11 @@ def test_cli_forecast_with_the_global_model(split, tmp_path):
     train[train[ITEM_COL] < 5].to_parquet(tmp_path / "sales.parquet")
     out = tmp_path / "forecast.parquet"
     forecast(sales=str(tmp_path / "sales.parquet"), horizon=4, model="gbm", calendar="",
-             future="", backtest_windows=0, alpha=0.1, n_jobs=1, out=str(out))
+             future="", backtest_windows=0, alpha=0.1, n_jobs=1, freq="", gaps="", exog="",
+             out=str(out))
     written = pd.read_parquet(out)
     assert len(written) == 5 * 4 and set(written[MODEL_COL]) == {"gbm"}
     with pytest.raises(ConfigError, match="gbm, auto"):
         forecast(sales=str(tmp_path / "sales.parquet"), horizon=4, model="prophet", calendar="",
-                 future="", backtest_windows=0, alpha=0.1, n_jobs=1, out=str(out))
+                 future="", backtest_windows=0, alpha=0.1, n_jobs=1, freq="", gaps="", exog="",
+             out=str(out))
