@@ -21,8 +21,7 @@ from retail_workbench.core import (
     CATEGORY_COL, DATE_COL, EVENT_ADD_TO_CART, EVENT_COL, EVENT_ORDER, EVENT_RATING, EVENT_VIEW,
     FIRST_SEEN_COL, ITEM_COL, PRICE_COL, PROMO_COL, REGION_COL, SESSION_COL, STORE_COL, TITLE_COL,
     TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, BRAND_COL, ConfigError, DataError,
-    SchemaError,
-    SourceNotFoundError, UnknownFormatError,
+    SchemaError, SourceNotFoundError, UnknownFormatError,
 )
 from .schema import COLUMN_KINDS, closest_column, parse_datetimes
 

@@ -97,7 +97,7 @@ _UNIT_NAMES = {"D": "days", "s": "seconds", "ms": "milliseconds", "us": "microse
 
 def _looks_yyyymmdd(numbers: pd.Series) -> bool:
     whole = numbers.dropna()
-    if whole.empty or not (whole == np.floor(whole)).all():
+    if whole.empty or not np.isfinite(whole).all() or not (whole == np.floor(whole)).all():
         return False
     dates = pd.to_datetime(whole.astype("int64").astype("str"), format="%Y%m%d", errors="coerce")
     return bool(dates.notna().all() and dates.dt.year.between(1900, 2200).all())

@@ -57,7 +57,7 @@ def resolve_onnx(
 # %% ../../nbs/ops/46_serving.ipynb #44a7c4c4
 MAX_K = 1000          # longest list one /recommend request may ask for
 MAX_ID_LENGTH = 256   # longest user id (in characters) a request may carry
-_ENDPOINTS = {"/recommend": ("user_id", "k", "model"), "/health": ()}
+_RECOMMEND_PARAMETERS = ("user_id", "k", "model")  # all that /recommend takes
 
 class RequestError(ConfigError):
     "A request the service refuses: HTTP status, message, and the query parameter at fault."
@@ -74,7 +74,7 @@ def parse_recommend_query(
     query: dict,  # query parameter -> value (the last one when repeated)
 ) -> tuple[str, int, str | None]:
     "user_id, k and model of a /recommend query; `RequestError` saying what is allowed otherwise."
-    allowed = _ENDPOINTS["/recommend"]
+    allowed = _RECOMMEND_PARAMETERS
     unknown = sorted(set(query) - set(allowed))
     if unknown:
         raise RequestError(f"unknown query parameter {unknown[0]!r}; /recommend takes "
