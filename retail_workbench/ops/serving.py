@@ -99,6 +99,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # quiet: no line per request
         pass
 
+    def send_error(self, code, message=None, explain=None):
+        "Protocol errors (a method other than GET, a malformed request) in the JSON shape too."
+        reason = self.responses.get(code, ("error",))[0]
+        self._send(code, error_body(code, f"{message or reason}; the service answers GET "
+                                          "/recommend and GET /health."))
+
     def _send(self, status: int, payload: dict):
         body = json.dumps(payload).encode()
         self.send_response(status)

@@ -189,7 +189,7 @@ def test_serve_on_a_busy_port_is_one_line_with_the_port(model_file):
     assert f"cannot serve on 127.0.0.1:{port}" in err and "--port" in err
 
 
-def _answer(url: str) -> tuple[int, dict]:
+def _answer(url) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -217,5 +217,8 @@ def test_http_parameters_are_validated_with_errors_of_one_shape(model_file):
             assert says in answer[1]["error"], (query, answer)
         status, body = _answer(service.url + "/nothing")
         assert (status, body["parameter"]) == (404, None) and "use /recommend" in body["error"]
+        status, body = _answer(urllib.request.Request(service.url + "/recommend", data=b"{}"))
+        assert status == 501 and set(body) == {"error", "status", "parameter"}
+        assert "answers GET /recommend" in body["error"]
     finally:
         service.stop()
