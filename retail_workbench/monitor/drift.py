@@ -20,6 +20,7 @@ from scipy.spatial.distance import jensenshannon
 
 from ..core import DataError, SchemaError, TS_COL
 from ..data.eda import column_kind
+from ..data.schema import dtype_family
 
 # %% ../../nbs/monitor/50_drift.ipynb #77d6d6d9
 SMALL_SAMPLE = 1000   # at or below this many rows (smaller window) hypothesis tests are used
@@ -147,15 +148,6 @@ def column_drift(
 # %% ../../nbs/monitor/50_drift.ipynb #34dbd9d2
 SCHEMA_CHANGES = ("dropped", "added", "retyped")
 
-def _type_family(values: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(values):
-        return "bool"
-    if pd.api.types.is_numeric_dtype(values):
-        return "number"
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return "datetime"
-    return "text"
-
 def schema_drift(
     reference: pd.DataFrame,  # reference table
     current: pd.DataFrame,    # current table
@@ -166,7 +158,7 @@ def schema_drift(
         before = str(reference[col].dtype)
         if col not in current.columns:
             rows.append((col, "dropped", before, None))
-        elif _type_family(reference[col]) != _type_family(current[col]):
+        elif dtype_family(reference[col]) != dtype_family(current[col]):
             rows.append((col, "retyped", before, str(current[col].dtype)))
     for col in current.columns:
         if col not in reference.columns:
@@ -180,7 +172,7 @@ def comparable_columns(
 ) -> list:
     "Shared columns of the same type family, without timestamps: what value drift compares."
     return [c for c in reference.columns if c in current.columns and c not in set(exclude)
-            and _type_family(reference[c]) == _type_family(current[c])
+            and dtype_family(reference[c]) == dtype_family(current[c])
             and column_kind(reference[c]) != "datetime"]
 
 # %% ../../nbs/monitor/50_drift.ipynb #ba6846e2
