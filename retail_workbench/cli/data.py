@@ -22,9 +22,12 @@ def _pairs(items: list[str] | None, option: str) -> dict:
     return pairs
 
 def loader_options(encoding: str | None, table: str | None, maps: list[str] | None,
-                   sets: list[str] | None) -> dict:
+                   sets: list[str] | None, time_unit: str | None = None,
+                   date_format: str | None = None, decimal: str | None = None) -> dict:
     "Loader keyword options from the CLI flags (only the ones given)."
     options = {}
+    parsing = {"time_unit": time_unit, "date_format": date_format, "decimal": decimal}
+    options.update({name: value for name, value in parsing.items() if value})
     if encoding:
         options["encoding"] = encoding
     if table:
@@ -59,16 +62,22 @@ _ENCODING = typer.Option(None, "--encoding", help="Text encoding of CSV files, e
 _TABLE = typer.Option(None, "--table", help="generic format: the canonical table the file holds.")
 _MAP = typer.Option(None, "--map", help="generic format: SOURCE=CANONICAL column (repeatable).")
 _SET = typer.Option(None, "--set", help="generic format: COLUMN=VALUE constant (repeatable).")
+_TIME_UNIT = typer.Option(None, "--time-unit",
+                          help="Unit of numeric timestamps since 1970: s, ms, us, ns or D.")
+_DATE_FORMAT = typer.Option(None, "--date-format",
+                            help="strftime format of the timestamps, e.g. %Y%m%d.")
+_DECIMAL = typer.Option(None, "--decimal", help="Decimal separator of numbers in text: . or ,")
 
 def ingest(path: str = typer.Argument(..., help="File, folder or fsspec URI."),
            format_name: str = _FORMAT, as_json: bool = _JSON,
            encoding: str = _ENCODING, table: str = _TABLE,
            maps: list[str] = _MAP, sets: list[str] = _SET,
+           time_unit: str = _TIME_UNIT, date_format: str = _DATE_FORMAT, decimal: str = _DECIMAL,
            allow_empty: bool = typer.Option(False, "--allow-empty",
                                             help="Store a table even if no row of it is clean.")):
     "Load PATH, verify it, and store clean tables and quarantine as snapshots."
     from retail_workbench.data import ingest as ingest_module
-    options = loader_options(encoding, table, maps, sets)
+    options = loader_options(encoding, table, maps, sets, time_unit, date_format, decimal)
     summary = ingest_module.ingest(path, format_name, allow_empty=allow_empty, **options)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
@@ -79,10 +88,12 @@ def validate(path: str = typer.Argument(..., help="File, folder or fsspec URI.")
              format_name: str = _FORMAT, as_json: bool = _JSON,
              encoding: str = _ENCODING, table: str = _TABLE,
              maps: list[str] = _MAP, sets: list[str] = _SET,
+             time_unit: str = _TIME_UNIT, date_format: str = _DATE_FORMAT,
+             decimal: str = _DECIMAL,
              strict: bool = typer.Option(False, help="Exit 1 if any row is rejected.")):
     "Load PATH and report what verification would keep and quarantine; store nothing."
     from retail_workbench.data.ingest import check_source_tables
-    options = loader_options(encoding, table, maps, sets)
+    options = loader_options(encoding, table, maps, sets, time_unit, date_format, decimal)
     summary = check_source_tables(path, format_name, **options).summary()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))

@@ -28,7 +28,7 @@ def drift(
     from retail_workbench.data.loaders import read_table
     from retail_workbench.monitor.alerts import (DEFAULT_RULES, check_drift, fails, load_rules,
                                                record_alerts)
-    from retail_workbench.monitor.drift import data_drift
+    from retail_workbench.monitor.drift import comparable_columns, data_drift
     rules = load_rules(config) if config else DEFAULT_RULES
     if fail_on:
         fails([], fail_on)  # validates the severity name
@@ -36,17 +36,24 @@ def drift(
     for table in (ref, cur):
         if ts_col in table.columns:
             table[ts_col] = pd.to_datetime(table[ts_col])
-    cols = [c.strip() for c in columns.split(",") if c.strip()] or None
+    cols = [c.strip() for c in columns.split(",") if c.strip()]
+    cols = cols or comparable_columns(ref, cur, exclude=[ts_col])
     metrics, alerts = check_drift(ref, cur, rules, ts_col=ts_col, columns=cols, max_rows=max_rows)
-    if cols is None:
-        cols = [c for c in ref.columns if c in cur.columns and c != ts_col
-                and not pd.api.types.is_datetime64_any_dtype(ref[c])]
     report = data_drift(ref, cur, columns=cols, max_rows=max_rows)
-    shown = report.columns[["column", "method", "effect", "threshold", "drift_score", "drifted"]]
-    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    typer.echo(f"drift share {metrics['drift_share']:.2f}; alerts: {len(alerts)}")
+    if len(report.columns):
+        shown = report.columns[["column", "method", "effect", "threshold", "drift_score",
+                                "drifted"]]
+        typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    else:
+        typer.echo(f"no column to compare: the reference has {list(map(str, ref.columns))}, "
+                   f"the current table {list(map(str, cur.columns))}")
+    typer.echo(f"drift share {metrics['drift_share']:.2f}; schema changes: "
+               f"{metrics['schema_changes']}; alerts: {len(alerts)}")
     for alert in alerts:
-        typer.echo(f"  [{alert.severity}] {alert.rule}: {alert.metric} = {alert.value:.3f}")
+        detail = f": {alert.metric} = {alert.value:.3f}"
+        if alert.metric.startswith("schema."):  # the rule name says it all
+            detail = ""
+        typer.echo(f"  [{alert.severity}] {alert.rule}{detail}")
     record_alerts(alerts, {"reference": reference, "current": current},
                   mlflow_run_id=mlflow_run_id or None, webhook_url=webhook or None)
     if fail_on and fails(alerts, fail_on):

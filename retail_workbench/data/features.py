@@ -21,6 +21,7 @@ from retail_workbench.core import (
     USER_COL, ITEM_COL, TS_COL, EVENT_COL, VALUE_COL, PRICE_COL, VALID_FROM_COL, DATE_COL,
     EVENT_VIEW, EVENT_CLICK, EVENT_ORDER,
 )
+from .schema import dtype_family
 from .store import SnapshotStore
 
 # %% ../../nbs/data/06_features.ipynb #bb96b03d
@@ -192,15 +193,6 @@ def _source_query(features: list[Feature], source_sql: str) -> str:
 def _utc_now() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
 
-def _key_kind(dtype) -> str:
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "number"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "time"
-    return "text"
-
 class FeatureStore:
     "Declared features over store snapshots: point-in-time historical values and an online table."
 
@@ -293,7 +285,7 @@ def _check_columns(con, features: list[Feature], entities: pd.DataFrame | None =
             raise SchemaError(f"feature {feature.name!r}: source {feature.source!r} has no "
                               f"column(s) {missing}.", hint=f"Its columns: {sorted(columns)}.")
         for key in feature.entity if entities is not None else ():
-            if _key_kind(columns[key]) != _key_kind(entities[key].dtype):
+            if dtype_family(columns[key]) != dtype_family(entities[key].dtype):
                 raise SchemaError(
                     f"key column {key!r} is {entities[key].dtype} in the entity rows but "
                     f"{columns[key]} in source {feature.source!r}.",

@@ -3,8 +3,9 @@
 # %% auto #0
 __all__ = ['LOADERS', 'ONLINE_RETAIL_COLUMNS', 'NON_PRODUCT_CODES', 'RETAILROCKET_EVENTS', 'source_exists', 'check_source',
            'join_source', 'is_folder', 'glob_source', 'read_table', 'Loader', 'register_loader', 'get_loader',
-           'require_columns', 'id_text', 'parse_source_dates', 'load_online_retail', 'load_movielens', 'load_m5',
-           'load_retailrocket', 'load_complete_journey', 'load_generic', 'apply_mapping', 'load_bigquery', 'load']
+           'require_columns', 'id_text', 'parse_source_dates', 'parse_numbers', 'load_online_retail', 'load_movielens',
+           'load_m5', 'load_retailrocket', 'load_complete_journey', 'load_generic', 'parse_typed_columns',
+           'apply_mapping', 'load_bigquery', 'load']
 
 # %% ../../nbs/data/03_loaders.ipynb #33c5b89c
 import difflib
@@ -19,10 +20,10 @@ import pandas as pd
 from retail_workbench.core import (
     CATEGORY_COL, DATE_COL, EVENT_ADD_TO_CART, EVENT_COL, EVENT_ORDER, EVENT_RATING, EVENT_VIEW,
     FIRST_SEEN_COL, ITEM_COL, PRICE_COL, PROMO_COL, REGION_COL, SESSION_COL, STORE_COL, TITLE_COL,
-    TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, BRAND_COL, DataError, SchemaError,
-    SourceNotFoundError, UnknownFormatError,
+    TS_COL, UNITS_COL, USER_COL, VALID_FROM_COL, VALUE_COL, BRAND_COL, ConfigError, DataError,
+    SchemaError, SourceNotFoundError, UnknownFormatError,
 )
-from .schema import closest_column, parse_datetimes
+from .schema import COLUMN_KINDS, closest_column, parse_datetimes
 
 # %% ../../nbs/data/03_loaders.ipynb #6b33ffbd
 def _is_uri(source) -> bool:
@@ -109,6 +110,9 @@ def read_table(
     "Read one file into a DataFrame; failures become a `DataError` naming the file and the fix."
     source = check_source(source)
     kind = _kind(source, kind)
+    if not _is_uri(source) and Path(source).is_file() and Path(source).stat().st_size == 0:
+        raise DataError(f"{source} is empty (0 bytes).",
+                        hint=f"Point at a {kind} file with rows; was it written completely?")
     try:
         if kind == "parquet":
             df = pd.read_parquet(source, **options)
@@ -208,9 +212,15 @@ def id_text(values: pd.Series) -> pd.Series:
     text = text.str.replace(r"\.0$", "", regex=True)
     return text.mask(values.isna() | (text == ""))
 
-def parse_source_dates(values: pd.Series, source: str, column: str) -> pd.Series:
+def parse_source_dates(
+    values: pd.Series,          # the source column
+    source: str,                # file, for messages
+    column: str,                # source column name, for messages
+    unit: str | None = None,    # unit of numeric timestamps: s, ms, us, ns or D
+    format: str | None = None,  # strftime format of the values, e.g. '%Y%m%d'
+) -> pd.Series:
     "Timestamps of `column`; raises `DataError` when most values are not dates at all."
-    parsed = parse_datetimes(values)
+    parsed = parse_datetimes(values, unit=unit, format=format, name=f"{source}, column '{column}'")
     failed = parsed.isna() & values.notna()
     if failed.sum() > 0.5 * max(values.notna().sum(), 1):
         examples = values[failed].astype("str").unique()[:3].tolist()
@@ -221,6 +231,36 @@ def parse_source_dates(values: pd.Series, source: str, column: str) -> pd.Series
     if failed.any():  # a few bad ones: keep the text so `verify` quarantines them with the reason
         return values.where(failed, parsed.astype("str"))
     return parsed
+
+_DECIMAL_COMMA = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+"  # 2,55 or 1.234,50
+
+def parse_numbers(
+    values: pd.Series,   # the source column, numbers or their text
+    source: str,         # file, for messages
+    column: str,         # source column name, for messages
+    decimal: str = ".",  # decimal separator of numbers written as text: "." or ","
+) -> pd.Series:
+    "Numbers of `column`; a decimal comma is read with `decimal=','` and refused by name otherwise."
+    if decimal not in (".", ","):
+        raise ConfigError(f"decimal separator {decimal!r} is not '.' or ','.",
+                          hint="Pass decimal=',' (CLI: --decimal ,) for numbers like '2,55'.")
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values
+    text = values.astype("str").str.strip().mask(values.isna())
+    comma = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+    if decimal == ",":
+        dotted = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        text = text.where(~comma, dotted)
+    elif comma.sum() >= max(1, 0.05 * values.notna().sum()):
+        examples = text[comma].unique()[:3].tolist()
+        raise DataError(f"{source}, column '{column}': {int(comma.sum()):,} of {len(values):,} "
+                        f"values use a decimal comma (e.g. {examples}).",
+                        hint="Read them with decimal=',' (CLI: --decimal ,).")
+    numbers = pd.to_numeric(text, errors="coerce")
+    failed = numbers.isna() & values.notna()
+    if failed.any():  # keep what is not a number as it was, so `verify` quarantines it
+        return numbers.astype("object").where(~failed, values)
+    return numbers
 
 # %% ../../nbs/data/03_loaders.ipynb #cbc0d4c2
 def _online_retail_customers(interactions: pd.DataFrame) -> pd.DataFrame:
@@ -240,6 +280,9 @@ def load_online_retail(
     source,                    # file: .csv, .xlsx or .parquet
     encoding: str = "utf-8",   # CSV encoding (Kaggle copies are often 'latin-1')
     customers: bool = True,    # also derive the customers table
+    time_unit: str | None = None,  # unit of a numeric InvoiceDate: s, ms, us, ns or D
+    date_format: str | None = None,  # strftime format of InvoiceDate, e.g. '%Y%m%d'
+    decimal: str = ".",        # decimal separator of prices and quantities written as text
 ) -> dict:
     "Online Retail invoice lines as `interactions` (+ `customers`), with returns and fees flagged."
     source = check_source(source)
@@ -256,18 +299,20 @@ def load_online_retail(
     invoice = raw["InvoiceNo"].astype("str").str.strip()
     code = raw["StockCode"].astype("str").str.strip()
     upper = code.str.upper()
-    quantity = pd.to_numeric(raw["Quantity"], errors="coerce")
+    raw_quantity = parse_numbers(raw["Quantity"], source, "Quantity", decimal)
+    quantity = pd.to_numeric(raw_quantity, errors="coerce")
     if quantity.isna().all():
         raise DataError(f"{source}, column 'Quantity': no value is a number.",
                         hint="Check that the file is Online Retail (quantities in Quantity).")
     interactions = pd.DataFrame({
         USER_COL: id_text(raw["CustomerID"]),
         ITEM_COL: code,
-        TS_COL: parse_source_dates(raw["InvoiceDate"], source, "InvoiceDate"),
+        TS_COL: parse_source_dates(raw["InvoiceDate"], source, "InvoiceDate", time_unit,
+                                   date_format),
         EVENT_COL: EVENT_ORDER,
         SESSION_COL: invoice,
-        VALUE_COL: raw["Quantity"],
-        PRICE_COL: raw["UnitPrice"],
+        VALUE_COL: raw_quantity,
+        PRICE_COL: parse_numbers(raw["UnitPrice"], source, "UnitPrice", decimal),
         TITLE_COL: raw["Description"].astype("str"),
         REGION_COL: raw["Country"].astype("str"),
         "is_return": invoice.str.upper().str.startswith("C").to_numpy(),
@@ -546,6 +591,9 @@ def load_generic(
     mapping: dict | None = None, # source column -> canonical column
     defaults: dict | None = None,  # canonical column -> constant for columns the file lacks
     encoding: str = "utf-8",     # CSV encoding
+    time_unit: str | None = None,    # unit of numeric timestamps: s, ms, us, ns or D
+    date_format: str | None = None,  # strftime format of the timestamps, e.g. '%Y%m%d'
+    decimal: str = ".",          # decimal separator of numbers written as text: "." or ","
     **read_options,              # passed to the pandas reader (e.g. sep=";")
 ) -> dict:
     "One canonical `table` from any tabular file, renamed by `mapping`."
@@ -553,8 +601,31 @@ def load_generic(
     options = dict(read_options)
     if _suffix(source) not in _PARQUET + _EXCEL:
         options["encoding"] = encoding
-    df = read_table(source, **options)
-    return {table: apply_mapping(df, mapping, defaults, source)}
+    df = apply_mapping(read_table(source, **options), mapping, defaults, source)
+    return {table: parse_typed_columns(df, source, mapping, time_unit, date_format, decimal)}
+
+def parse_typed_columns(
+    df: pd.DataFrame,               # canonical columns as they came from the source
+    source: str,                    # file, for messages
+    mapping: dict | None = None,    # source column -> canonical column, to name source columns
+    time_unit: str | None = None,   # unit of numeric timestamps
+    date_format: str | None = None, # strftime format of the timestamps
+    decimal: str = ".",             # decimal separator of numbers written as text
+) -> pd.DataFrame:
+    "Timestamps and numbers parsed as the source's options say; numeric times without a unit fail."
+    named = {canonical: source_name for source_name, canonical in (mapping or {}).items()}
+    out = df.copy()
+    for column in df.columns:
+        kind = COLUMN_KINDS.get(column)
+        values = df[column]
+        if kind in ("datetime", "date"):
+            is_number = pd.api.types.is_numeric_dtype(values)
+            if (is_number and not pd.api.types.is_bool_dtype(values)) or time_unit or date_format:
+                out[column] = parse_source_dates(values, source, named.get(column, column),
+                                                 time_unit, date_format)
+        elif kind in ("float", "int", "number"):
+            out[column] = parse_numbers(values, source, named.get(column, column), decimal)
+    return out
 
 def apply_mapping(
     df: pd.DataFrame,              # source frame
@@ -581,6 +652,8 @@ def load_bigquery(
     defaults: dict | None = None,  # canonical column -> constant for columns the result lacks
     project: str | None = None,    # Google Cloud project billed for the query
     client=None,                   # a `google.cloud.bigquery.Client` (default: a new one)
+    time_unit: str | None = None,  # unit of numeric timestamps: s, ms, us, ns or D
+    date_format: str | None = None,  # strftime format of text timestamps, e.g. '%Y%m%d'
 ) -> dict:
     "One canonical `table` from the result of a BigQuery query."
     if client is None:
@@ -596,7 +669,8 @@ def load_bigquery(
     if len(df) == 0:
         raise DataError(f"the BigQuery query returned no rows: {query[:120]!r}.",
                         hint="Check the query's filters and table names.")
-    return {table: apply_mapping(df, mapping, defaults, "the BigQuery result")}
+    df = apply_mapping(df, mapping, defaults, "the BigQuery result")
+    return {table: parse_typed_columns(df, "the BigQuery result", mapping, time_unit, date_format)}
 
 # %% ../../nbs/data/03_loaders.ipynb #8eac6934
 def load(

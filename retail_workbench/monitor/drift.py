@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['SMALL_SAMPLE', 'P_VALUE_ALPHA', 'DEFAULT_THRESHOLDS', 'DRIFT_SHARE', 'MAX_CATEGORIES', 'MAX_LEVELS', 'PSI_BINS',
-           'DRIFT_METHODS', 'PERFORMANCE_METRICS', 'ks_method', 'wasserstein_method', 'chisquare_method',
-           'jensenshannon_method', 'psi_method', 'choose_method', 'column_drift', 'DriftReport', 'data_drift',
-           'match_weekdays', 'seasonal_reference', 'drift_timeline', 'detection_summary', 'calibrate_levels',
-           'flag_alerts', 'evaluate_performance', 'performance_by_window', 'performance_drift', 'prediction_drift']
+           'DRIFT_METHODS', 'SCHEMA_CHANGES', 'PERFORMANCE_METRICS', 'ks_method', 'wasserstein_method',
+           'chisquare_method', 'jensenshannon_method', 'psi_method', 'choose_method', 'column_drift', 'schema_drift',
+           'comparable_columns', 'DriftReport', 'data_drift', 'match_weekdays', 'seasonal_reference', 'drift_timeline',
+           'detection_summary', 'calibrate_levels', 'flag_alerts', 'evaluate_performance', 'performance_by_window',
+           'performance_drift', 'prediction_drift']
 
 # %% ../../nbs/monitor/50_drift.ipynb #60424e53
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from scipy.spatial.distance import jensenshannon
 
 from ..core import DataError, SchemaError, TS_COL
 from ..data.eda import column_kind
+from ..data.schema import dtype_family
 
 # %% ../../nbs/monitor/50_drift.ipynb #77d6d6d9
 SMALL_SAMPLE = 1000   # at or below this many rows (smaller window) hypothesis tests are used
@@ -143,6 +145,36 @@ def column_drift(
             "threshold": threshold, "drift_score": effect / threshold if threshold > 0 else np.inf,
             "drifted": bool(drifted), "missing_delta": missing_delta}
 
+# %% ../../nbs/monitor/50_drift.ipynb #34dbd9d2
+SCHEMA_CHANGES = ("dropped", "added", "retyped")
+
+def schema_drift(
+    reference: pd.DataFrame,  # reference table
+    current: pd.DataFrame,    # current table
+) -> pd.DataFrame:
+    "Columns dropped, added or retyped (by type family) from `reference` to `current`."
+    rows = []
+    for col in reference.columns:
+        before = str(reference[col].dtype)
+        if col not in current.columns:
+            rows.append((col, "dropped", before, None))
+        elif dtype_family(reference[col]) != dtype_family(current[col]):
+            rows.append((col, "retyped", before, str(current[col].dtype)))
+    for col in current.columns:
+        if col not in reference.columns:
+            rows.append((col, "added", None, str(current[col].dtype)))
+    return pd.DataFrame(rows, columns=["column", "change", "reference_type", "current_type"])
+
+def comparable_columns(
+    reference: pd.DataFrame,  # reference table
+    current: pd.DataFrame,    # current table
+    exclude=(),               # columns left out (e.g. the timestamp column)
+) -> list:
+    "Shared columns of the same type family, without timestamps: what value drift compares."
+    return [c for c in reference.columns if c in current.columns and c not in set(exclude)
+            and dtype_family(reference[c]) == dtype_family(current[c])
+            and column_kind(reference[c]) != "datetime"]
+
 # %% ../../nbs/monitor/50_drift.ipynb #ba6846e2
 @dataclass
 class DriftReport:
@@ -152,6 +184,9 @@ class DriftReport:
     dataset_drift: bool            # drift_share >= the threshold used
     threshold_share: float = DRIFT_SHARE  # the dataset-drift threshold used
     meta: dict = field(default_factory=dict)  # sizes, sampling, reference description
+    schema: pd.DataFrame = field(default_factory=lambda: schema_drift(pd.DataFrame(),
+                                                                      pd.DataFrame()))
+    # columns dropped, added or retyped (`schema_drift`)
 
     @property
     def drifted_columns(self) -> list:
@@ -162,11 +197,16 @@ class DriftReport:
         "Flat metrics: dataset-level values and per-column drift scores (for alerts and MLflow)."
         out = {"drift_share": self.drift_share, "dataset_drift": float(self.dataset_drift),
                "n_drifted": int(self.columns.drifted.sum()),
-               "max_drift_score": float(self.columns.drift_score.max())}
+               "max_drift_score": float(self.columns.drift_score.max()) if len(self.columns)
+                                  else 0.0,
+               "schema_changes": int(len(self.schema))}
         for row in self.columns.itertuples():
             out[f"drift_score.{row.column}"] = float(row.drift_score)
             out[f"effect.{row.column}"] = float(row.effect)
         return out
+
+_RESULT_COLUMNS = ("column", "kind", "method", "n_reference", "n_current", "effect", "p_value",
+                   "threshold", "drift_score", "drifted", "missing_delta")
 
 def _sample(df: pd.DataFrame, max_rows: int | None, rng: np.random.Generator) -> pd.DataFrame:
     if max_rows is None or len(df) <= max_rows:
@@ -190,8 +230,7 @@ def data_drift(
         raise DataError(f"drift needs rows in both windows (reference {len(reference)}, "
                         f"current {len(current)}).")
     if columns is None:
-        columns = [c for c in reference.columns if c in current.columns
-                   and column_kind(reference[c]) != "datetime"]
+        columns = comparable_columns(reference, current)
     missing = [c for c in columns if c not in reference.columns or c not in current.columns]
     if missing:
         raise SchemaError(f"columns {missing} are not in both tables; reference has "
@@ -204,11 +243,13 @@ def data_drift(
         kind = "categorical" if col in categorical else None
         rows.append(column_drift(ref_s[col], cur_s[col], methods.get(col, "auto"),
                                  thresholds.get(col), kind, alpha / len(columns)))
-    table = pd.DataFrame(rows).sort_values("drift_score", ascending=False, ignore_index=True)
-    share = float(table.drifted.mean())
+    table = pd.DataFrame(rows, columns=_RESULT_COLUMNS)
+    table = table.sort_values("drift_score", ascending=False, ignore_index=True)
+    share = float(table.drifted.mean()) if len(table) else 0.0
     meta = {"n_reference": len(reference), "n_current": len(current),
             "sampled_reference": len(ref_s), "sampled_current": len(cur_s)}
-    return DriftReport(table, share, share >= drift_share, drift_share, meta)
+    return DriftReport(table, share, share >= drift_share, drift_share, meta,
+                       schema_drift(reference, current))
 
 # %% ../../nbs/monitor/50_drift.ipynb #2b49de8d
 def match_weekdays(

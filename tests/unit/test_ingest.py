@@ -134,7 +134,7 @@ def test_cli_generic_with_mapping(workspace_home):
     code, out, _ = rwb("ingest", FIXTURES / "movielens" / "ml-latest-small" / "ratings.csv",
                        "--format", "generic", "--map", "userId=user_id", "--map", "movieId=item_id",
                        "--map", "timestamp=ts", "--map", "rating=value", "--set", "event=rating",
-                       "--set", "session_id=", "--json")
+                       "--set", "session_id=", "--time-unit", "s", "--json")
     assert code == 0, out
     assert json.loads(out)["rows_clean"] == 8
 

@@ -142,7 +142,8 @@ def test_retailrocket_events_and_fsspec_uri():
 def test_generic_mapping_and_defaults():
     tables = load(FIXTURES / "movielens" / "ml-latest-small" / "ratings.csv", "generic",
                   mapping={"userId": "user_id", "movieId": "item_id", "timestamp": "ts",
-                           "rating": "value"}, defaults={"event": "rating", "session_id": None})
+                           "rating": "value"}, defaults={"event": "rating", "session_id": None},
+                  time_unit="s")
     result = verify(tables["interactions"], "interactions")
     assert result.rows_clean == 8
     with pytest.raises(SchemaError, match="'userID' \\(did you mean 'userId'\\?\\)"):
@@ -198,7 +199,8 @@ def test_bigquery_source_with_a_client_and_without_the_package():
     client = _Client(ratings)
     tables = load("SELECT * FROM ml.ratings", "bigquery", client=client,
                   mapping={"userId": "user_id", "movieId": "item_id", "timestamp": "ts",
-                           "rating": "value"}, defaults={"event": "rating", "session_id": None})
+                           "rating": "value"}, defaults={"event": "rating", "session_id": None},
+                  time_unit="s")
     assert client.queries == ["SELECT * FROM ml.ratings"]
     assert verify(tables["interactions"], "interactions").rows_clean == 8
     with pytest.raises(DataError, match="returned no rows"):
