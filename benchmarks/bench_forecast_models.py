@@ -8,12 +8,14 @@ Data, each with the last periods held out and forecast at their actual prices an
   invoice lines summed to weekly units of its RWB_BENCH_SERIES best-selling products (returns,
   fees and the two partial weeks dropped), 8 weeks ahead; skipped when the file is absent.
 Models, fitted in the same run:
-- arima: `DemandForecaster` (daily), `PeriodForecaster` around it without Fourier terms (weekly),
-  in RWB_BENCH_JOBS worker processes (default 2); CPU seconds are its workers' per-series figures;
+- arima: `DemandForecaster` (daily; weekly without Fourier terms, on price and promotion), in
+  RWB_BENCH_JOBS worker processes (default 2); CPU seconds are its workers' per-series figures;
 - gbm: `GlobalForecaster` with its defaults, one thread (its CPU time includes the conformal
   calibration refits), divided by the number of series;
 - seasonal naive, the baseline: same weekday last week (daily), same week last year (weekly), or
   last week where there is under two years of history (Online Retail).
+Weekly tables are made with `aggregate_sales(..., "W-MON")` and every model treats a week without a
+row as zero sales (`gaps="zero"`), as the sales were recorded.
 MASE uses each series' in-sample seasonal-naive error (naive where under two seasons); WAPE is
 pooled over series. Ratios: gbm and arima against the seasonal naive (MASE), gbm against arima
 (MASE and CPU seconds per series).
@@ -32,9 +34,9 @@ from retail_workbench.core import DATE_COL, ITEM_COL, PRICE_COL, STORE_COL, UNIT
 from retail_workbench.data.synth import make_world  # noqa: E402
 from retail_workbench.forecast.backtest import coverage, mase_scale, wape  # noqa: E402
 from retail_workbench.forecast.demand import (FORECAST_COL, LOWER_COL, UPPER_COL,  # noqa: E402
-                                              DemandForecaster, SeasonalNaive, complete_series)
-from retail_workbench.forecast.gbm import (GlobalForecaster, PeriodForecaster,  # noqa: E402
-                                           resample_sales)
+                                              DemandForecaster, SeasonalNaive, aggregate_sales,
+                                              complete_series)
+from retail_workbench.forecast.gbm import GlobalForecaster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ONLINE_RETAIL = Path(os.environ.get("RWB_BENCH_ONLINE_RETAIL",
@@ -65,7 +67,7 @@ def online_retail_weekly():
     sales = pd.DataFrame({DATE_COL: lines["ts"].dt.normalize(), STORE_COL: 0,
                           ITEM_COL: lines[ITEM_COL], UNITS_COL: lines["value"].astype(float),
                           PRICE_COL: lines[PRICE_COL].astype(float)})
-    weekly = resample_sales(sales, "W")
+    weekly = aggregate_sales(sales, "W-MON")
     weeks = np.sort(weekly[DATE_COL].unique())
     weekly = weekly[(weekly[DATE_COL] > weeks[0]) & (weekly[DATE_COL] < weeks[-1])]
     top = weekly.groupby(ITEM_COL)[UNITS_COL].sum().nlargest(N_SERIES).index
@@ -96,7 +98,7 @@ def scores(pred, test, train, season):
                                        merged[LOWER_COL], merged[UPPER_COL]), 3)}
 
 
-def run(name, panel, calendar, horizon, season, arima, naive):
+def run(name, panel, calendar, horizon, season, arima, naive, gaps=None):
     "Fit the three models on one data set and record their figures and ratios."
     train, test = split(panel, horizon, None)
     future = test.drop(columns=[UNITS_COL])
@@ -104,13 +106,12 @@ def run(name, panel, calendar, horizon, season, arima, naive):
     print(f"{name}: {n} series, {train[DATE_COL].nunique()} training periods, horizon {horizon}",
           flush=True)
     figures = {}
-    for label, model in (("arima", arima), ("gbm", GlobalForecaster()), ("naive", naive)):
+    for label, model in (("arima", arima), ("gbm", GlobalForecaster(gaps=gaps)), ("naive", naive)):
         started, cpu_started = time.perf_counter(), time.process_time()
         fitted = model.fit(train, calendar)
         pred = fitted.predict(future=future, calendar=calendar)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-        inner = getattr(fitted, "model_", fitted)
-        report = getattr(inner, "fit_report_", None)
+        report = getattr(fitted, "fit_report_", None)
         if label == "arima" and report is not None and "cpu_seconds" in report:
             cpu = float(report["cpu_seconds"].sum()) + cpu   # worker CPU + this process
         figures[label] = {"wall_s": round(wall, 1), "cpu_s_per_series": round(cpu / n, 4),
@@ -129,26 +130,26 @@ def run(name, panel, calendar, horizon, season, arima, naive):
 
 
 def weekly_arima():
-    "The per-series ARIMA on price and promotion for weekly periods."
-    return PeriodForecaster(DemandForecaster(weekly_order=0, yearly_order=0, min_history=28,
-                                             n_jobs=N_JOBS))
+    "The per-series ARIMA on price and promotion for weekly periods (no yearly terms)."
+    return DemandForecaster(weekly_order=0, yearly_order=0, min_history=28, n_jobs=N_JOBS,
+                            freq="W-MON", gaps="zero")
 
 
 def main():
     daily, calendar = synthetic_daily()
     run("synthetic_daily", daily, calendar, 28, 7, DemandForecaster(n_jobs=N_JOBS),
         SeasonalNaive(season=7))
-    weekly = resample_sales(daily, "W")
+    weekly = aggregate_sales(daily, "W-MON")
     weeks = np.sort(weekly[DATE_COL].unique())
     weekly = weekly[(weekly[DATE_COL] > weeks[0]) & (weekly[DATE_COL] < weeks[-1])]
     run("synthetic_weekly", weekly, None, 8, 52, weekly_arima(),
-        PeriodForecaster(SeasonalNaive(season=52)))
+        SeasonalNaive(season=52, gaps="zero"), gaps="zero")
     if not ONLINE_RETAIL.exists():
         print(f"skipping Online Retail: {ONLINE_RETAIL} not found")
         return
     real = online_retail_weekly()
     run("online_retail_weekly", real, None, 8, 52, weekly_arima(),
-        PeriodForecaster(SeasonalNaive(season=1)))
+        SeasonalNaive(season=1, gaps="zero"), gaps="zero")
 
 
 if __name__ == "__main__":

@@ -24,11 +24,11 @@ def _model(name: str, alpha: float, n_jobs: int | None, freq: str | None = None,
         return MovingAverage(alpha=alpha, freq=freq, gaps=gaps)
     from retail_workbench.forecast.gbm import EnsembleForecaster, GlobalForecaster
     if name == "gbm":
-        return GlobalForecaster(alpha=alpha, freq=freq, exog=exog)
+        return GlobalForecaster(alpha=alpha, freq=freq, gaps=gaps, exog=exog)
     if name == "auto":   # per series, the better of arima, gbm and their average by backtest
-        return EnsembleForecaster({"arima": DemandForecaster(alpha=alpha, n_jobs=n_jobs, freq=freq,
-                                                             gaps=gaps, exog=exog),
-                                   "gbm": GlobalForecaster(alpha=alpha, freq=freq, exog=exog)})
+        return EnsembleForecaster({"arima": _model("arima", alpha, n_jobs, freq, gaps, exog),
+                                   "gbm": _model("gbm", alpha, n_jobs, freq, gaps, exog)},
+                                  freq=freq, gaps=gaps)
     raise ConfigError(f"--model {name!r} is not one of {', '.join(_MODELS + ('gbm', 'auto'))}.")
 
 # %% ../../nbs/cli/94_forecast.ipynb #e70127b0
@@ -98,14 +98,17 @@ def _price_ladder(ladder: str):
 
 def price(
     sales: str = typer.Argument(..., help="Canonical sales table (parquet or CSV)."),
-    horizon: int = typer.Option(28, help="Planning horizon in days (in periods when the table "
-                                         "is not daily)."),
+    horizon: int = typer.Option(28, help="Planning horizon in periods of the table (days, "
+                                         "weeks or months)."),
     objective: str = typer.Option("revenue", help="revenue or margin."),
     calendar: str = typer.Option("", help="Calendar table (date, holiday, event)."),
     catalog: str = typer.Option("", help="Catalog table (item_id, category) for shrinkage "
                                          "and competitors."),
-    model: str = typer.Option("arima", help="Demand forecast: arima, seasonal_naive or "
-                                            "moving_average."),
+    model: str = typer.Option("arima", help="Demand forecast at the table's frequency: arima, "
+                                            "seasonal_naive, moving_average, gbm or auto (a "
+                                            "table without store_id and item_id, or without a "
+                                            "daily, weekly or monthly spacing, uses its recent "
+                                            "mean rate)."),
     estimator: str = typer.Option("auto", help="daily (per-item model of daily sales), panel "
                                                "(store x item x period regressions) or auto "
                                                "(panel unless the table is daily)."),
@@ -131,6 +134,8 @@ def price(
 ):
     "Estimate elasticities, forecast demand at current prices and choose prices under constraints."
     from retail_workbench.data.loaders import read_table
+    from retail_workbench.core import DATE_COL, DataError
+    from retail_workbench.forecast.demand import SERIES_KEYS, infer_frequency
     from retail_workbench.forecast.pricing import (
         aggregate_panel, compare_scenarios, estimate_elasticities, estimate_panel_elasticities,
         median_gap_days, optimise_prices, pricing_inputs, recent_baseline)
@@ -154,11 +159,19 @@ def price(
         elasticities = estimate_panel_elasticities(panel, catalog_table,
                                                    fixed_effects=fixed_effects, cross=cross,
                                                    cluster=cluster)
-    if daily:
-        predictions = _model(model, 0.1, n_jobs or None).fit(sales_table, calendar_table).predict(
-            horizon=horizon)
-    else:   # the forecasters are daily: a weekly (or other) table uses its recent mean rate
+    forecastable = all(col in sales_table.columns for col in SERIES_KEYS)
+    if forecastable:
+        try:
+            infer_frequency(sales_table[DATE_COL])
+        except DataError:   # neither daily, weekly nor monthly dates
+            forecastable = False
+    if forecastable:   # the forecasters work at the table's frequency (days, weeks or months)
+        fitted = _model(model, 0.1, n_jobs or None).fit(sales_table, calendar_table)
+        predictions = fitted.predict(horizon=horizon)
+        demand = f"{model} forecast of {horizon} {fitted.freq_.name} periods"
+    else:   # no store x item series to forecast: the recent mean rate of each item
         predictions = recent_baseline(sales_table, horizon=horizon)
+        demand = f"recent mean rate over {horizon} periods (no store x item series to forecast)"
     inputs = pricing_inputs(sales_table, predictions, elasticities,
                             cost_ratio=cost_ratio if cost_ratio >= 0 else None)
     plan = optimise_prices(inputs, objective=objective, bounds=(low, high), max_change=max_change,
@@ -170,6 +183,7 @@ def price(
     plan.to_parquet(out)
     view = compare_scenarios(inputs, {"current": 1.0, "optimised": plan})
     typer.echo(view.round(3).to_string(index=False))
+    typer.echo(f"demand: {demand}")
     typer.echo(f"elasticities: {estimator}" + (
         f" (fixed effects {fixed_effects}, cross-price {'on' if cross else 'off'}, "
         f"errors {cluster})" if estimator == "panel" else ""))

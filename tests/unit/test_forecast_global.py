@@ -7,9 +7,8 @@ from retail_workbench.core import (DATE_COL, ITEM_COL, PRICE_COL, PROMO_COL, STO
                                    ConfigError, DataError, NotFittedError, UnknownIdError)
 from retail_workbench.forecast.backtest import mase_scale, wape
 from retail_workbench.forecast.demand import (FORECAST_COL, LOWER_COL, MODEL_COL, UPPER_COL,
-                                              SeasonalNaive)
-from retail_workbench.forecast.gbm import (EnsembleForecaster, GlobalForecaster, PeriodForecaster,
-                                           resample_sales)
+                                              DemandForecaster, SeasonalNaive, aggregate_sales)
+from retail_workbench.forecast.gbm import EnsembleForecaster, GlobalForecaster
 
 LIFT = 2.5       # true promotion lift of the weekly world
 HORIZON = 8      # weeks held out
@@ -91,7 +90,7 @@ def test_contract_shapes_errors_and_seed(split, fitted):
                                   UPPER_COL, MODEL_COL]
     assert len(pred) == 40 * 3 and set(pred[MODEL_COL]) == {"gbm"}
     assert pred[DATE_COL].min() == train[DATE_COL].max() + pd.Timedelta(weeks=1)
-    assert fitted.freq_ == "W-MON"
+    assert (fitted.freq_.name, fitted.freq_.alias, fitted.gaps_) == ("weekly", "W-MON", "missing")
     with pytest.raises(UnknownIdError, match="not seen in training"):
         fitted.predict(future=test.assign(item_id=999))
     with pytest.raises(DataError, match="after the end of training"):
@@ -114,22 +113,40 @@ def test_daily_and_monthly_frequencies():
                                      UNITS_COL: rng.poisson(10 * weekday * (item + 1))})
                        for item in range(6)], ignore_index=True)
     daily = GlobalForecaster(n_estimators=60, random_state=0).fit(sales)
-    assert daily.freq_ == "D"
+    assert (daily.freq_.name, daily.gaps_) == ("daily", "zero")
     pred = daily.predict(horizon=14)
     weekend = pred[DATE_COL].dt.day_of_week >= 5
     assert pred[weekend][FORECAST_COL].mean() > 1.2 * pred[~weekend][FORECAST_COL].mean()
     monthly = GlobalForecaster(freq="MS", n_estimators=30, random_state=0).fit(sales)
-    assert monthly.freq_ == "MS"
+    assert monthly.freq_.alias == "MS"
     assert (monthly.predict(horizon=2)[DATE_COL].dt.day == 1).all()
-    assert resample_sales(sales, "MS")[UNITS_COL].sum() == sales[UNITS_COL].sum()
+    assert aggregate_sales(sales, "MS")[UNITS_COL].sum() == sales[UNITS_COL].sum()
+    with pytest.raises(ConfigError, match="cannot be forecast at the finer"):
+        GlobalForecaster(freq="D").fit(aggregate_sales(sales, "W-MON"))
+
+
+def test_missing_weeks_are_not_zero_sales(split):
+    "A week without a row is not a training target under gaps='missing', a zero under 'zero'."
+    train, _ = split
+    few = train[train[ITEM_COL] < 8]
+    holes = few[~((few[ITEM_COL] == 0) & (few[DATE_COL].dt.month == 6))]   # item 0: no June rows
+    missing = GlobalForecaster(n_estimators=40, random_state=0).fit(holes)
+    zero = GlobalForecaster(n_estimators=40, random_state=0, gaps="zero").fit(holes)
+    assert (missing.gaps_, zero.gaps_) == ("missing", "zero")
+    june = (missing.panel_["grid"].month == 6)
+    assert np.isnan(missing.panel_["units"][0, june]).all()
+    assert (zero.panel_["units"][0, june] == 0).all()
+    level = lambda model: model.predict(horizon=4)[FORECAST_COL].iloc[:4].mean()
+    assert level(zero) < level(missing)   # zero weeks pull item 0's history down
 
 
 def test_ensemble_chooses_by_backtest(split):
     train, test = split
     few = train[train[ITEM_COL] < 20]
     candidates = {"gbm": GlobalForecaster(n_estimators=50, random_state=0),
-                  "naive": PeriodForecaster(SeasonalNaive(season=52))}
+                  "naive": SeasonalNaive()}
     ensemble = EnsembleForecaster(candidates, n_windows=1).fit(few)
+    assert (ensemble.freq_.alias, ensemble.gaps_) == ("W-MON", "missing")
     share = ensemble.selection_["choice"].value_counts(normalize=True)
     assert share.get("naive", 0.0) < 0.25
     pred = ensemble.predict(horizon=HORIZON)
@@ -137,6 +154,22 @@ def test_ensemble_chooses_by_backtest(split):
     assert set(pred[MODEL_COL]) <= {"gbm", "naive", "average"}
     with pytest.raises(ConfigError, match="'series' or 'global'"):
         EnsembleForecaster(candidates, select="each").fit(few)
+
+
+def test_ensemble_default_candidates_take_its_frequency(split):
+    "Without candidates: DemandForecaster and GlobalForecaster at the ensemble's freq and gaps."
+    train, _ = split
+    daily = train[train[ITEM_COL] < 3]
+    daily = daily.loc[daily.index.repeat(7)].copy()
+    daily[DATE_COL] += pd.to_timedelta(daily.groupby(level=0).cumcount(), unit="D")
+    daily[UNITS_COL] /= 7
+    ensemble = EnsembleForecaster(freq="W-MON", gaps="zero", n_windows=1, horizon=4).fit(daily)
+    arima, gbm = ensemble.models_["arima"], ensemble.models_["gbm"]
+    assert isinstance(arima, DemandForecaster) and isinstance(gbm, GlobalForecaster)
+    assert arima.freq_ == gbm.freq_ == ensemble.freq_ and ensemble.freq_.alias == "W-MON"
+    assert arima.gaps_ == gbm.gaps_ == "zero"
+    pred = ensemble.predict(horizon=2)
+    assert len(pred) == 3 * 2 and (pred[DATE_COL].dt.day_name() == "Monday").all()
 
 
 def test_cli_forecast_with_the_global_model(split, tmp_path):
@@ -149,6 +182,11 @@ def test_cli_forecast_with_the_global_model(split, tmp_path):
              out=str(out))
     written = pd.read_parquet(out)
     assert len(written) == 5 * 4 and set(written[MODEL_COL]) == {"gbm"}
+    forecast(sales=str(tmp_path / "sales.parquet"), horizon=4, model="auto", calendar="",
+             future="", backtest_windows=0, alpha=0.1, n_jobs=1, freq="", gaps="zero", exog="",
+             out=str(out))
+    chosen = pd.read_parquet(out)
+    assert len(chosen) == 5 * 4 and set(chosen[MODEL_COL]) <= {"arima", "gbm", "average"}
     with pytest.raises(ConfigError, match="gbm, auto"):
         forecast(sales=str(tmp_path / "sales.parquet"), horizon=4, model="prophet", calendar="",
                  future="", backtest_windows=0, alpha=0.1, n_jobs=1, freq="", gaps="", exog="",
