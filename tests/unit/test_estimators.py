@@ -29,6 +29,8 @@ USE_BEFORE_FIT = {
     "SeasonalNaive": lambda model: model.predict(horizon=3),
     "MovingAverage": lambda model: model.predict(horizon=3),
     "DemandForecaster": lambda model: model.predict(horizon=3),
+    "GlobalForecaster": lambda model: model.predict(horizon=3),
+    "EnsembleForecaster": lambda model: model.predict(horizon=3),
     "CustomerSegmenter": lambda model: model.predict(pd.DataFrame({"frequency": [1.0]})),
     "BM25Index": lambda model: model.scores("tea"),
     "SearchFeaturizer": lambda model: model.transform(PAIRS),
