@@ -279,6 +279,57 @@ class StoreLock:
     def __exit__(self, *exc):
         self.release()
 
+# %% ../../nbs/data/05_store.ipynb #a9615c19
+# File operations of a store folder, shared by the store and its transactions.
+def _tmp_path(root: Path, name: str) -> Path:
+    "A private path under tmp/ whose name says which process made it."
+    return root / "tmp" / f"{name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+
+
+def _replace_file(root: Path, path: Path, data: bytes):
+    "Replace `path` by a file holding `data`, in one atomic step."
+    tmp = _tmp_path(root, path.name)
+    try:
+        _write_synced(tmp, data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_folder(root: Path, df: pd.DataFrame, snap: Snapshot, final: Path):
+    "Write `df` and its manifest to a private folder, then rename it to `final` in one step."
+    tmp = _tmp_path(root, snap.id)
+    tmp.mkdir(parents=True)
+    try:
+        data = tmp / "data.parquet"
+        try:
+            df.to_parquet(data, index=False)
+        except (TypeError, ValueError) as err:  # pyarrow's conversion errors derive from these
+            raise DataError(f"table {snap.table!r} cannot be stored as parquet: {err}",
+                            hint="Give each column a single type (e.g. all str or all int).")
+        with open(data, "rb+") as file:
+            os.fsync(file.fileno())
+        snap = replace(snap, bytes=data.stat().st_size, file_sha256=_file_sha256(data))
+        (tmp / "manifest.json").write_text(json.dumps(snap.to_dict(), indent=2))
+        _checkpoint("before-rename")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "manifest.json").exists():  # not a concurrent identical write
+                raise
+        _checkpoint("after-rename")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _discard_folder(root: Path, folder: Path):
+    "Remove a snapshot folder: first out of snapshots/ in one step, then its files."
+    if folder.exists():
+        doomed = _tmp_path(root, f"discard-{folder.name}")
+        os.rename(folder, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
 # %% ../../nbs/data/05_store.ipynb #802e9592
 _ACTIVE: dict = {}  # (store root, thread id) -> the open Transaction
 
@@ -313,7 +364,7 @@ class Transaction:
         self.created.append(snap_id)
         journal = {"id": self.id, "pid": os.getpid(), "host": _HOST, "message": self.message,
                    "created": self.created}
-        self.store._replace_file(self._journal, json.dumps(journal).encode())
+        _replace_file(self.store.root, self._journal, json.dumps(journal).encode())
 
     def write(
         self,
@@ -333,13 +384,13 @@ class Transaction:
         final = self.store.root / "snapshots" / snap_id
         damaged = (final / "manifest.json").exists() and self.store.check(snap_id) is not None
         if damaged:  # same content again: replace the damaged copy
-            self.store._discard_folder(final)
+            _discard_folder(self.store.root, final)
         if not (final / "manifest.json").exists():
             snap = Snapshot(id=snap_id, table=table, sha256=digest, rows=len(df),
                             schema={str(c): str(t) for c, t in df.dtypes.items()},
                             source=str(source), parent=parent, created_at=_now_iso())
             self._note_created(snap_id)
-            self.store._write_folder(df, snap, final)
+            _write_folder(self.store.root, df, snap, final)
         self.written.append(snap_id)
         if head:
             self.heads[table] = snap_id
@@ -355,9 +406,9 @@ class Transaction:
                       "heads": {**current["heads"], **self.heads}, "moved": moved,
                       "snapshots": self.written, "pid": os.getpid(), "host": _HOST}
             data = json.dumps(record, indent=1, default=str).encode()
-            store._replace_file(store.root / "commits" / f"{record['seq']:08d}.json", data)
+            _replace_file(store.root, store.root / "commits" / f"{record['seq']:08d}.json", data)
             _checkpoint("before-commit")
-            store._replace_file(store.root / "commit.json", data)  # the commit point
+            _replace_file(store.root, store.root / "commit.json", data)  # the commit point
             _checkpoint("after-commit")
             self.record = record
             legacy = store.root / "heads"
@@ -369,7 +420,7 @@ class Transaction:
         referenced = set(self.store.commit_record()["heads"].values())
         for snap_id in reversed(self.created):
             if snap_id not in referenced:
-                self.store._discard_folder(self.store.root / "snapshots" / snap_id)
+                _discard_folder(self.store.root, self.store.root / "snapshots" / snap_id)
         self._journal.unlink(missing_ok=True)
 
 # %% ../../nbs/data/05_store.ipynb #9d027558
@@ -447,50 +498,6 @@ class SnapshotStore:
         "Store `df` as a snapshot of `table` (or return the existing one with the same content)."
         with self.transaction(f"write {table}") as tx:
             return tx.write(df, table, source=source, parent=parent, head=head)
-
-    def _tmp_path(self, name: str) -> Path:
-        "A private path under tmp/ whose name says which process made it."
-        return self.root / "tmp" / f"{name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
-
-    def _replace_file(self, path: Path, data: bytes):
-        "Replace `path` by a file holding `data`, in one atomic step."
-        tmp = self._tmp_path(path.name)
-        try:
-            _write_synced(tmp, data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _write_folder(self, df: pd.DataFrame, snap: Snapshot, final: Path):
-        tmp = self._tmp_path(snap.id)
-        tmp.mkdir(parents=True)
-        try:
-            data = tmp / "data.parquet"
-            try:
-                df.to_parquet(data, index=False)
-            except (TypeError, ValueError) as err:  # pyarrow's conversion errors derive from these
-                raise DataError(f"table {snap.table!r} cannot be stored as parquet: {err}",
-                                hint="Give each column a single type (e.g. all str or all int).")
-            with open(data, "rb+") as file:
-                os.fsync(file.fileno())
-            snap = replace(snap, bytes=data.stat().st_size, file_sha256=_file_sha256(data))
-            (tmp / "manifest.json").write_text(json.dumps(snap.to_dict(), indent=2))
-            _checkpoint("before-rename")
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if not (final / "manifest.json").exists():  # not a concurrent identical write
-                    raise
-            _checkpoint("after-rename")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def _discard_folder(self, folder: Path):
-        "Remove a snapshot folder: first out of snapshots/ in one step, then its files."
-        if folder.exists():
-            doomed = self._tmp_path(f"discard-{folder.name}")
-            os.rename(folder, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
 
     # -- commits -------------------------------------------------------------------------------
     def commit_record(self) -> dict:
@@ -590,7 +597,8 @@ class SnapshotStore:
             return "its rows no longer hash to its manifest's sha256"
         return None
 
-    def _checked(self, snap_id: str, deep: bool = False) -> Snapshot:
+    def require_intact(self, snap_id: str, deep: bool = False) -> Snapshot:
+        "The snapshot `snap_id`, or a `SnapshotDamagedError` naming it when its files are damaged."
         snap = self.get(snap_id)
         problem = self.check(snap.id, deep=deep)
         if problem is not None:
@@ -607,7 +615,7 @@ class SnapshotStore:
         verify: bool = False,  # also check the file's hash (reads the whole file once more)
     ) -> pd.DataFrame:
         "The rows of snapshot `snap_id` as a DataFrame (its size and schema checked first)."
-        snap = self._checked(snap_id, deep=verify)
+        snap = self.require_intact(snap_id, deep=verify)
         if columns is not None:
             unknown = [c for c in columns if c not in snap.schema]
             if unknown:
@@ -732,7 +740,7 @@ def _store_gc(
         if not dry_run:
             for item in found:
                 if item["kind"] == "uncommitted snapshot":
-                    self._discard_folder(item["path"])
+                    _discard_folder(self.root, item["path"])
                 else:
                     _remove(item["path"])
     listing = pd.DataFrame(found, columns=["path", "kind", "reason"])
@@ -749,7 +757,7 @@ def _store_recover(self, previous_owner: dict | None = None):
     undone = []
     for item in _store_garbage(self):
         if item["kind"] == "uncommitted snapshot":
-            self._discard_folder(item["path"])
+            _discard_folder(self.root, item["path"])
             undone.append(item["path"].name)
         elif item["kind"] != "incomplete snapshot":
             _remove(item["path"])
@@ -984,7 +992,7 @@ def _store_connect(
                 f"SELECT * FROM read_parquet({folder} || snap_id || '/data.parquet')")
     for table in self.tables():
         try:
-            snap = self._checked(self.latest(table).id)
+            snap = self.require_intact(self.latest(table).id)
             path = snap.path / "data.parquet"
             con.execute(f"CREATE OR REPLACE VIEW {_quote(table)} AS "
                         f"SELECT * FROM read_parquet({_literal(str(path))})")
@@ -1057,7 +1065,7 @@ def apply_retention(
     if window_days < 1:
         raise ConfigError(f"window_days={window_days} must be at least 1.")
     source_snap = store.get(snap_id) if snap_id is not None else store.latest(table)
-    source_snap = store._checked(source_snap.id)  # a damaged file fails here, by name
+    source_snap = store.require_intact(source_snap.id)  # a damaged file fails here, by name
     missing = [c for c in (TS_COL, EVENT_COL, USER_COL, ITEM_COL, VALUE_COL)
                if c not in source_snap.schema]
     if missing:
