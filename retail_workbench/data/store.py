@@ -396,7 +396,8 @@ class Transaction:
             self.heads[table] = snap_id
         return self.store.get(snap_id)
 
-    def _commit(self):
+    def commit(self):
+        "Move every head this transaction wrote at once (called when its `with` block ends)."
         store = self.store
         current = store.commit_record()
         moved = {t: i for t, i in self.heads.items() if current["heads"].get(t) != i}
@@ -416,7 +417,8 @@ class Transaction:
                 os.replace(legacy, store.root / f"heads.migrated-{self.id}")
         self._journal.unlink(missing_ok=True)
 
-    def _rollback(self):
+    def rollback(self):
+        "Remove the snapshots this transaction created that no commit refers to."
         referenced = set(self.store.commit_record()["heads"].values())
         for snap_id in reversed(self.created):
             if snap_id not in referenced:
@@ -477,9 +479,9 @@ class SnapshotStore:
             _ACTIVE[key] = tx
             try:
                 yield tx
-                tx._commit()
+                tx.commit()
             except BaseException:
-                tx._rollback()
+                tx.rollback()
                 raise
             finally:
                 _ACTIVE.pop(key, None)
