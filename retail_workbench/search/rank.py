@@ -29,7 +29,7 @@ def tokenize(text) -> list[str]:
     return re.findall(r"[a-z0-9]+", str(text).lower())
 
 class BM25Index(BaseEstimator):
-    "Okapi BM25 scores of queries against one text field of a set of items."
+    "Okapi BM25 scores (Lucene's variant, by `bm25s`) of queries against one text field of a set of items."
     def __init__(self,
                  k1: float = 1.2,   # term-frequency saturation
                  b: float = 0.75,   # length normalisation
@@ -38,29 +38,20 @@ class BM25Index(BaseEstimator):
 
     def fit(self, item_ids, texts):
         "Index `texts` (one per item id)."
-        docs = [tokenize(t) for t in texts]
+        import bm25s
         self.item_index_ = pd.Index(item_ids)
-        lengths = np.array([len(d) for d in docs], dtype=float)
-        norm = self.k1 * (1 - self.b + self.b * lengths / max(lengths.mean(), 1e-9))
-        weights: dict[str, np.ndarray] = {}
-        for row, doc in enumerate(docs):
-            for word in set(doc):
-                weights.setdefault(word, np.zeros(len(docs)))[row] = doc.count(word)
-        n_docs = len(docs)
-        self.weights_ = {}
-        for word, tf in weights.items():
-            idf = np.log(1 + (n_docs - np.count_nonzero(tf) + 0.5) / (np.count_nonzero(tf) + 0.5))
-            self.weights_[word] = idf * tf * (self.k1 + 1) / (tf + norm)
+        self.engine_ = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+        self.engine_.index([tokenize(t) for t in texts], show_progress=False)
         return self
 
     def scores(self, query: str) -> np.ndarray:
         "BM25 score of `query` for every indexed item (in index order)."
-        check_fitted(self, "weights_")
-        total = np.zeros(len(self.item_index_))
-        for word in tokenize(query):
-            if word in self.weights_:
-                total += self.weights_[word]
-        return total
+        check_fitted(self, "engine_")
+        words = tokenize(query)
+        if not words:
+            return np.zeros(len(self.item_index_))
+        return self.engine_.get_scores(words).astype(float) * (self.k1 + 1)
+
 
 # %% ../../nbs/search/35_rank.ipynb #8aa76fe7
 def _require(df: pd.DataFrame, columns, name: str):
@@ -137,6 +128,8 @@ class SearchFeaturizer(BaseEstimator):
         category = clicked[ITEM_COL].map(self.items_[CATEGORY_COL])
         shares = clicked.groupby([clicked[QUERY_COL], category]).size()
         self.query_category_ = shares / shares.groupby(level=0).transform("sum")
+        self._pair_counts = dict(zip(self.pairs_.index, self.pairs_[["clicks", "exam"]].to_numpy()))
+        self._category_share = dict(zip(self.query_category_.index, self.query_category_.to_numpy()))
         price = np.log(clicked[ITEM_COL].map(self.items_[PRICE_COL]).astype(float).clip(lower=0.01))
         self.query_price_ = price.groupby(clicked[QUERY_COL]).mean()
         self.median_log_price_ = float(np.log(self.items_[PRICE_COL].astype(float).clip(lower=0.01))
@@ -152,7 +145,7 @@ class SearchFeaturizer(BaseEstimator):
         if len(unknown):
             raise DataError(f"{len(unknown)} item_id(s) are not in the catalog, e.g. "
                             f"{list(unknown[:3])}.", hint="Rank only catalog items.")
-        features = pd.DataFrame(index=pairs.index)
+        features = {}   # column -> values; one frame at the end (adding columns one by one is slow)
         rows = self.items_.index.get_indexer(items)
         for field, index in self.text_.items():
             column = np.zeros(len(pairs))
@@ -160,24 +153,25 @@ class SearchFeaturizer(BaseEstimator):
                 mask = queries == query
                 column[mask] = index.scores(query)[rows[mask]]
             features[f"bm25_{field}"] = column
-        key = pd.MultiIndex.from_arrays([queries, items])
-        pair = self.pairs_.reindex(key)
-        features["query_item_ctr"] = ((pair["clicks"].fillna(0).to_numpy()
-                                       + self.smoothing * self.prior_ctr_)
-                                      / (pair["exam"].fillna(0).to_numpy() + self.smoothing))
+        # (query, item) lookups through dicts: building a MultiIndex per call dominates small requests
+        pair = np.array([self._pair_counts.get(key, (0.0, 0.0)) for key in zip(queries, items)],
+                        dtype=float).reshape(-1, 2)
+        features["query_item_ctr"] = ((pair[:, 0] + self.smoothing * self.prior_ctr_)
+                                      / (pair[:, 1] + self.smoothing))
         item = self.item_stats_.reindex(items)
         features["item_ctr"] = ((item["clicks"].fillna(0).to_numpy()
                                  + 4 * self.smoothing * self.prior_ctr_)
                                 / (item["exam"].fillna(0).to_numpy() + 4 * self.smoothing))
         features["item_popularity"] = np.log1p(item["shown"].fillna(0).to_numpy())
         category = self.items_[CATEGORY_COL].to_numpy()[rows]
-        share = self.query_category_.reindex(pd.MultiIndex.from_arrays([queries, category]))
-        features["query_category_share"] = share.fillna(0).to_numpy()
+        features["query_category_share"] = np.array(
+            [self._category_share.get(key, 0.0) for key in zip(queries, category)], dtype=float)
         log_price = np.log(self.items_[PRICE_COL].astype(float).clip(lower=0.01).to_numpy()[rows])
         features["log_price"] = log_price
         reference = self.query_price_.reindex(queries).fillna(self.median_log_price_).to_numpy()
         features["price_vs_query"] = log_price - reference
-        return features[list(SEARCH_FEATURES)].astype(float)
+        return pd.DataFrame({name: np.asarray(features[name], dtype=float) for name in SEARCH_FEATURES},
+                            index=pairs.index)
 
 # %% ../../nbs/search/35_rank.ipynb #e6f5390e
 class SearchRanker(BaseEstimator):
