@@ -6,7 +6,7 @@
 __all__ = ['SEARCH_FIELDS', 'DEFAULT_BOOSTS', 'ProductIndex', 'ProductSearch', 'retrieval_recall', 'search_ndcg', 'misspell',
            'known_item_queries', 'titles_catalog']
 
-# %% ../../nbs/search/36_index.ipynb #65b3a8e8
+# %% ../../nbs/search/36_index.ipynb #95fe404f
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +21,7 @@ from retail_workbench.core import (
 )
 from .rank import current_catalog, tokenize
 
-# %% ../../nbs/search/36_index.ipynb #eb2a9e33
+# %% ../../nbs/search/36_index.ipynb #f1b9a60c
 SEARCH_FIELDS = (TITLE_COL, CATEGORY_COL, BRAND_COL)
 DEFAULT_BOOSTS = {TITLE_COL: 2.0, BRAND_COL: 1.5, CATEGORY_COL: 1.0}
 _KEY = "item_key"   # the item id as indexed text (tantivy terms are strings)
@@ -40,7 +40,7 @@ def _schema(fields):
 def _filter_value(value) -> str:
     return str(value).strip().lower()
 
-# %% ../../nbs/search/36_index.ipynb #e3eacfe7
+# %% ../../nbs/search/36_index.ipynb #a0ace29d
 class ProductIndex(BaseEstimator):
     "A full-text index of a catalogue (tantivy): fields, boosts, filters and typo-tolerant queries."
     def __init__(self,
@@ -298,7 +298,7 @@ class ProductIndex(BaseEstimator):
         out = pd.concat(frames, ignore_index=True)
         return out[[QUERY_COL] + [c for c in out.columns if c != QUERY_COL]]
 
-# %% ../../nbs/search/36_index.ipynb #78f74a55
+# %% ../../nbs/search/36_index.ipynb #85d2a964
 class ProductSearch:
     "End-to-end product search: candidates from a `ProductIndex`, re-ranked by a learnt ranker."
     def __init__(self,
@@ -346,14 +346,15 @@ class ProductSearch:
         out = pd.concat(frames, ignore_index=True)
         return out[[QUERY_COL] + [c for c in out.columns if c != QUERY_COL]]
 
-# %% ../../nbs/search/36_index.ipynb #b4e84d49
-def _judged(truth: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+# %% ../../nbs/search/36_index.ipynb #ebe75ed5
+def _judged(truth: pd.DataFrame, results: pd.DataFrame, k: int) -> pd.DataFrame:
     for name, frame, columns in (("truth", truth, (QUERY_COL, ITEM_COL, "relevance")),
                                  ("results", results, (QUERY_COL, ITEM_COL, RANK_COL))):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise DataError(f"{name} has no column(s) {missing}.")
-    return results.merge(truth[[QUERY_COL, ITEM_COL, "relevance"]], on=[QUERY_COL, ITEM_COL], how="left")
+    top = results[results[RANK_COL] <= k]
+    return top.merge(truth[[QUERY_COL, ITEM_COL, "relevance"]], on=[QUERY_COL, ITEM_COL], how="left")
 
 def retrieval_recall(
     truth: pd.DataFrame,      # query, item_id, relevance
@@ -363,7 +364,7 @@ def retrieval_recall(
 ) -> float:
     "Mean over queries of the share of relevant items found in the top `n`."
     relevant = truth[truth["relevance"] >= min_relevance]
-    judged = _judged(relevant, results[results[RANK_COL] <= n])
+    judged = _judged(relevant, results, n)
     found = judged[judged["relevance"].notna()].groupby(QUERY_COL).size()
     wanted = relevant.groupby(QUERY_COL).size()
     return float((found.reindex(wanted.index, fill_value=0) / wanted).mean())
@@ -374,7 +375,7 @@ def search_ndcg(
     k: int = 10,             # cut-off
 ) -> float:
     "Mean over the queries of `truth` of end-to-end NDCG@k (gain 2^relevance - 1): a relevant item the engine did not return counts against it."
-    judged = _judged(truth, results[results[RANK_COL] <= k])
+    judged = _judged(truth, results, k)
     gain = (2.0 ** judged["relevance"].fillna(0.0) - 1) / np.log2(judged[RANK_COL] + 1.0)
     dcg = gain.groupby(judged[QUERY_COL]).sum()
     ideal = truth.sort_values([QUERY_COL, "relevance"], ascending=[True, False])
@@ -384,7 +385,7 @@ def search_ndcg(
     idcg = idcg[idcg > 0]
     return float((dcg.reindex(idcg.index, fill_value=0.0) / idcg).mean())
 
-# %% ../../nbs/search/36_index.ipynb #c9b43446
+# %% ../../nbs/search/36_index.ipynb #d2a9122d
 def misspell(
     text: str,                                  # a query
     rng: np.random.Generator,                   # random source
@@ -424,7 +425,7 @@ def known_item_queries(
         queries.append(misspell(query, rng) if rng.random() < typo_share else query)
     return pd.DataFrame({QUERY_COL: queries, ITEM_COL: chosen.index, "relevance": 1})
 
-# %% ../../nbs/search/36_index.ipynb #097a8833
+# %% ../../nbs/search/36_index.ipynb #af171604
 def titles_catalog(
     lines: pd.DataFrame,   # order lines with item_id, title and price (e.g. Online Retail interactions)
 ) -> pd.DataFrame:
