@@ -6,7 +6,7 @@
 __all__ = ['SEARCH_FIELDS', 'DEFAULT_BOOSTS', 'ProductIndex', 'ProductSearch', 'retrieval_recall', 'search_ndcg', 'misspell',
            'known_item_queries', 'titles_catalog']
 
-# %% ../../nbs/search/36_index.ipynb #95fe404f
+# %% ../../nbs/search/36_index.ipynb #50fa22df
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +21,7 @@ from retail_workbench.core import (
 )
 from .rank import current_catalog, tokenize
 
-# %% ../../nbs/search/36_index.ipynb #f1b9a60c
+# %% ../../nbs/search/36_index.ipynb #05fbb9ce
 SEARCH_FIELDS = (TITLE_COL, CATEGORY_COL, BRAND_COL)
 DEFAULT_BOOSTS = {TITLE_COL: 2.0, BRAND_COL: 1.5, CATEGORY_COL: 1.0}
 _KEY = "item_key"   # the item id as indexed text (tantivy terms are strings)
@@ -40,7 +40,7 @@ def _schema(fields):
 def _filter_value(value) -> str:
     return str(value).strip().lower()
 
-# %% ../../nbs/search/36_index.ipynb #a0ace29d
+# %% ../../nbs/search/36_index.ipynb #ccf67571
 class ProductIndex(BaseEstimator):
     "A full-text index of a catalogue (tantivy): fields, boosts, filters and typo-tolerant queries."
     def __init__(self,
@@ -131,7 +131,8 @@ class ProductIndex(BaseEstimator):
                 "updated": int((~same).sum()), "removed": int(len(removed)), "items": int(len(new))}
 
     def save(self,
-             path: str | Path,   # folder to write (replaced if it exists)
+             path: str | Path,          # folder to write (replaced if it exists)
+             source: dict | None = None,  # where the catalogue came from (e.g. its snapshot id), kept with it
             ) -> Path:
         "Write the index segments, the indexed items and the settings to the folder `path`."
         check_fitted(self, "index_")
@@ -144,7 +145,7 @@ class ProductIndex(BaseEstimator):
         type(self)(**self.get_params()).fit(self.items_.reset_index(), path=staging / "segments")
         self.items_.reset_index().to_parquet(staging / "items.parquet", index=False)
         (staging / "settings.json").write_text(json.dumps(
-            {"params": self.get_params(), "items": len(self.items_),
+            {"params": self.get_params(), "items": len(self.items_), "source": source or {},
              "engine": f"tantivy {getattr(tantivy, '__version__', '')}".strip()}, indent=1))
         if path.exists():
             shutil.rmtree(path)
@@ -166,6 +167,7 @@ class ProductIndex(BaseEstimator):
         model.boosts_ = model._check_params()
         model.index_ = tantivy.Index.open(str(path / "segments"))
         model._remember(pd.read_parquet(path / "items.parquet").set_index(ITEM_COL))
+        model.source_ = settings.get("source", {})
         return model
 
     def _remember(self, items: pd.DataFrame):
@@ -298,7 +300,7 @@ class ProductIndex(BaseEstimator):
         out = pd.concat(frames, ignore_index=True)
         return out[[QUERY_COL] + [c for c in out.columns if c != QUERY_COL]]
 
-# %% ../../nbs/search/36_index.ipynb #85d2a964
+# %% ../../nbs/search/36_index.ipynb #410812a1
 class ProductSearch:
     "End-to-end product search: candidates from a `ProductIndex`, re-ranked by a learnt ranker."
     def __init__(self,
@@ -346,7 +348,7 @@ class ProductSearch:
         out = pd.concat(frames, ignore_index=True)
         return out[[QUERY_COL] + [c for c in out.columns if c != QUERY_COL]]
 
-# %% ../../nbs/search/36_index.ipynb #ebe75ed5
+# %% ../../nbs/search/36_index.ipynb #146e524e
 def _judged(truth: pd.DataFrame, results: pd.DataFrame, k: int) -> pd.DataFrame:
     for name, frame, columns in (("truth", truth, (QUERY_COL, ITEM_COL, "relevance")),
                                  ("results", results, (QUERY_COL, ITEM_COL, RANK_COL))):
@@ -385,7 +387,7 @@ def search_ndcg(
     idcg = idcg[idcg > 0]
     return float((dcg.reindex(idcg.index, fill_value=0.0) / idcg).mean())
 
-# %% ../../nbs/search/36_index.ipynb #d2a9122d
+# %% ../../nbs/search/36_index.ipynb #75656ba2
 def misspell(
     text: str,                                  # a query
     rng: np.random.Generator,                   # random source
@@ -425,7 +427,7 @@ def known_item_queries(
         queries.append(misspell(query, rng) if rng.random() < typo_share else query)
     return pd.DataFrame({QUERY_COL: queries, ITEM_COL: chosen.index, "relevance": 1})
 
-# %% ../../nbs/search/36_index.ipynb #af171604
+# %% ../../nbs/search/36_index.ipynb #a4a771a1
 def titles_catalog(
     lines: pd.DataFrame,   # order lines with item_id, title and price (e.g. Online Retail interactions)
 ) -> pd.DataFrame:

@@ -77,6 +77,8 @@ EXPECTED = {
     "train_search_ranker": {       # text match: ndcg@10 0.910; without debiasing: tau 0.534
         "graded_ndcg_at_10_ltr": approx(0.9525, rel=0.01),
         "kendall_tau_ltr": approx(0.5553, rel=0.02),
+        "recall_at_100": approx(0.949, rel=0.02),           # retrieval by the search index
+        "search_ndcg_at_10_bm25_ltr": approx(0.8031, rel=0.02),   # BM25 search alone: 0.791
     },
 }
 
