@@ -6,7 +6,7 @@
 __all__ = ['SEARCH_FIELDS', 'DEFAULT_BOOSTS', 'ProductIndex', 'ProductSearch', 'retrieval_recall', 'search_ndcg', 'misspell',
            'known_item_queries', 'titles_catalog']
 
-# %% ../../nbs/search/36_index.ipynb #50fa22df
+# %% ../../nbs/search/36_index.ipynb #d110dbff
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +21,7 @@ from retail_workbench.core import (
 )
 from .rank import current_catalog, tokenize
 
-# %% ../../nbs/search/36_index.ipynb #05fbb9ce
+# %% ../../nbs/search/36_index.ipynb #27b09997
 SEARCH_FIELDS = (TITLE_COL, CATEGORY_COL, BRAND_COL)
 DEFAULT_BOOSTS = {TITLE_COL: 2.0, BRAND_COL: 1.5, CATEGORY_COL: 1.0}
 _KEY = "item_key"   # the item id as indexed text (tantivy terms are strings)
@@ -40,7 +40,15 @@ def _schema(fields):
 def _filter_value(value) -> str:
     return str(value).strip().lower()
 
-# %% ../../nbs/search/36_index.ipynb #ccf67571
+def _each_query(search, queries, k: int, filters: dict) -> pd.DataFrame:
+    "The results of `search(query, k, **filters)` for each distinct query, with a `query` column first."
+    frames = [search(q, k, **filters).assign(**{QUERY_COL: q})
+              for q in progress(pd.unique(np.asarray(queries, dtype=object)), desc="searching",
+                                leave=False, mininterval=1.0)]
+    out = pd.concat(frames, ignore_index=True)
+    return out[[QUERY_COL] + [c for c in out.columns if c != QUERY_COL]]
+
+# %% ../../nbs/search/36_index.ipynb #ced1df59
 class ProductIndex(BaseEstimator):
     "A full-text index of a catalogue (tantivy): fields, boosts, filters and typo-tolerant queries."
     def __init__(self,
@@ -294,13 +302,9 @@ class ProductIndex(BaseEstimator):
                     **filters,      # as in `search`
                    ) -> pd.DataFrame:
         "`search` for each of `queries`: query, item_id, score, rank."
-        frames = [self.search(q, k, **filters).assign(**{QUERY_COL: q})
-                  for q in progress(pd.unique(np.asarray(queries, dtype=object)), desc="searching",
-                                    leave=False, mininterval=1.0)]
-        out = pd.concat(frames, ignore_index=True)
-        return out[[QUERY_COL] + [c for c in out.columns if c != QUERY_COL]]
+        return _each_query(self.search, queries, k, filters)
 
-# %% ../../nbs/search/36_index.ipynb #410812a1
+# %% ../../nbs/search/36_index.ipynb #cb086f1f
 class ProductSearch:
     "End-to-end product search: candidates from a `ProductIndex`, re-ranked by a learnt ranker."
     def __init__(self,
@@ -342,13 +346,9 @@ class ProductSearch:
 
     def search_many(self, queries, k: int = 10, **filters) -> pd.DataFrame:
         "`search` for each of `queries`, with a `query` column."
-        frames = [self.search(q, k, **filters).assign(**{QUERY_COL: q})
-                  for q in progress(pd.unique(np.asarray(queries, dtype=object)), desc="searching",
-                                    leave=False, mininterval=1.0)]
-        out = pd.concat(frames, ignore_index=True)
-        return out[[QUERY_COL] + [c for c in out.columns if c != QUERY_COL]]
+        return _each_query(self.search, queries, k, filters)
 
-# %% ../../nbs/search/36_index.ipynb #146e524e
+# %% ../../nbs/search/36_index.ipynb #ce5a25c6
 def _judged(truth: pd.DataFrame, results: pd.DataFrame, k: int) -> pd.DataFrame:
     for name, frame, columns in (("truth", truth, (QUERY_COL, ITEM_COL, "relevance")),
                                  ("results", results, (QUERY_COL, ITEM_COL, RANK_COL))):
@@ -387,7 +387,7 @@ def search_ndcg(
     idcg = idcg[idcg > 0]
     return float((dcg.reindex(idcg.index, fill_value=0.0) / idcg).mean())
 
-# %% ../../nbs/search/36_index.ipynb #75656ba2
+# %% ../../nbs/search/36_index.ipynb #1eced46d
 def misspell(
     text: str,                                  # a query
     rng: np.random.Generator,                   # random source
@@ -427,7 +427,7 @@ def known_item_queries(
         queries.append(misspell(query, rng) if rng.random() < typo_share else query)
     return pd.DataFrame({QUERY_COL: queries, ITEM_COL: chosen.index, "relevance": 1})
 
-# %% ../../nbs/search/36_index.ipynb #a4a771a1
+# %% ../../nbs/search/36_index.ipynb #710920a0
 def titles_catalog(
     lines: pd.DataFrame,   # order lines with item_id, title and price (e.g. Online Retail interactions)
 ) -> pd.DataFrame:
