@@ -35,6 +35,7 @@ USE_BEFORE_FIT = {
     "BM25Index": lambda model: model.scores("tea"),
     "SearchFeaturizer": lambda model: model.transform(PAIRS),
     "SearchRanker": lambda model: model.rank("tea", [1]),
+    "TwoStageRecommender": lambda model: model.recommend([1]),
 }
 
 
