@@ -156,10 +156,14 @@ def feature_tables(
     if categories is not None:
         affinity = _user_shares(bought.join(categories, on=ITEM_COL).dropna(subset=["category"]),
                                 "category").rename(columns={"share": "u_category_share"})
-    return {"users": tables[_U], "items": tables[_I], "pairs": tables[_UI],
-            "user_bands": _user_shares(band_of, "i_price_band").rename(
-                columns={"share": "u_band_share"}),
-            "categories": categories, "user_categories": affinity,
+    user_bands = _user_shares(band_of, "i_price_band").rename(columns={"share": "u_band_share"})
+    return {"users": tables[_U].set_index(USER_COL),
+            "items": tables[_I].set_index(ITEM_COL),
+            "pairs": tables[_UI].set_index([USER_COL, ITEM_COL]),
+            "user_bands": user_bands.set_index([USER_COL, "i_price_band"])["u_band_share"],
+            "categories": categories,
+            "user_categories": None if affinity is None else affinity.set_index(
+                [USER_COL, "category"])["u_category_share"],
             "price_edges": edges, "as_of": as_of}
 
 # %% ../../nbs/recsys/15_two_stage.ipynb #3f847e98
@@ -168,25 +172,27 @@ def candidate_features(
     tables: dict,              # from feature_tables
 ) -> pd.DataFrame:
     "`candidates` with every re-ranker feature joined on, in a stable column order."
-    out = candidates.merge(tables["pairs"], on=[USER_COL, ITEM_COL], how="left")
-    out = out.merge(tables["users"], on=USER_COL, how="left")
-    out = out.merge(tables["items"], on=ITEM_COL, how="left")
+    users, items = candidates[USER_COL].to_numpy(), candidates[ITEM_COL].to_numpy()
+    pairs = pd.MultiIndex.from_arrays([users, items])
+    parts = [candidates.reset_index(drop=True),
+             tables["pairs"].reindex(pairs).reset_index(drop=True),
+             tables["users"].reindex(users).reset_index(drop=True),
+             tables["items"].reindex(items).reset_index(drop=True)]
+    out = pd.concat(parts, axis=1)
     for name in ("ui_orders", "ui_orders_90d", "ui_events", "u_orders_30d", "u_orders_365d",
                  "u_items", "u_events_30d", "u_baskets", "i_orders_7d", "i_orders_30d",
                  "i_buyers_30d", "i_buyers", "i_events_30d"):
         if name in out.columns:
             out[name] = out[name].fillna(0)
-    out["i_price_band"] = out["i_price_band"].fillna(-1)
+    out["i_price_band"] = out["i_price_band"].fillna(-1).astype("int64")
     if "i_price" in out.columns and "u_price_mean" in out.columns:
         out["price_vs_user"] = out["i_price"] / out["u_price_mean"].where(out["u_price_mean"] > 0)
-    out = out.merge(tables["user_bands"], on=[USER_COL, "i_price_band"], how="left")
-    out["u_band_share"] = out["u_band_share"].fillna(0.0)
+    bands = pd.MultiIndex.from_arrays([users, out["i_price_band"].to_numpy()])
+    out["u_band_share"] = tables["user_bands"].reindex(bands).fillna(0.0).to_numpy()
     if tables["categories"] is not None:
-        category = out[ITEM_COL].map(tables["categories"])
-        out = out.assign(category=category).merge(tables["user_categories"],
-                                                  on=[USER_COL, "category"], how="left")
-        out["u_category_share"] = out["u_category_share"].fillna(0.0)
-        out = out.drop(columns="category")
+        category = tables["categories"].reindex(items).to_numpy()
+        keys = pd.MultiIndex.from_arrays([users, category])
+        out["u_category_share"] = tables["user_categories"].reindex(keys).fillna(0.0).to_numpy()
     else:
         out["u_category_share"] = np.nan
     return out
@@ -218,14 +224,14 @@ def _fit_generators(generators: list, interactions: pd.DataFrame) -> list:
     from retail_workbench.core import progress
     fitted = []
     for name, generator in progress(generators, desc="candidate generators"):
-        fitted.append((name, clone(generator).fit(interactions)))
+        fitted.append((name, clone(generator, safe=False).fit(interactions)))
     return fitted
 
 def _proposals(name: str, generator, user_ids: pd.Index, n: int, exclude_seen: bool):
     "One generator's top-`n` of the users it can serve, as user_id, item_id, score, rank columns."
     serves_all = getattr(generator, "_serves_unknown_users", False)
     if hasattr(generator, "user_index_") and not serves_all:
-        user_ids = user_ids[user_ids.isin(generator.user_index_)]
+        user_ids = user_ids[generator.user_index_.get_indexer(user_ids) >= 0]
     if not len(user_ids):
         return None
     recs = generator.recommend(user_ids, k=n, exclude_seen=exclude_seen)
@@ -357,8 +363,8 @@ def _candidates(self: TwoStageRecommender, user_ids, exclude_seen: bool = True) 
     check_fitted(self, "model_")
     user_ids = pd.Index(pd.unique(pd.Series(list(np.atleast_1d(user_ids)))))
     proposals = generate_candidates(self.generators_, user_ids, self.n_candidates, exclude_seen)
-    unserved = user_ids[~user_ids.isin(proposals[USER_COL])]
-    unknown = unserved[~unserved.isin(self.user_index_)]
+    unserved = user_ids[pd.Index(pd.unique(proposals[USER_COL])).get_indexer(user_ids) < 0]
+    unknown = unserved[self.user_index_.get_indexer(unserved) < 0]
     if len(unknown):
         raise UnknownIdError(f"{len(unknown)} user ids were not seen in training and no "
                              f"generator serves them, e.g. {list(unknown[:5])}.",

@@ -32,6 +32,42 @@ def _register_lightgbm_converter():
                                 calculate_linear_classifier_output_shapes, convert_lightgbm,
                                 options={"nocl": [True, False], "zipmap": [True, False]})
 
+def _floor_float32(value: float) -> float:
+    "The largest float32 number <= `value`."
+    rounded = np.float32(value)
+    if float(rounded) > value:
+        rounded = np.nextafter(rounded, np.float32(-np.inf))
+    return float(rounded)
+
+def _snap_thresholds(onnx_model, booster) -> int:
+    "Set each ONNX split threshold to the largest float32 <= LightGBM's float64 one; count them."
+    floors = {}  # (tree, feature, threshold as float32) -> floor of the float64 threshold
+    for tree_index, tree in enumerate(booster.dump_model()["tree_info"]):
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_index" in node:
+                threshold = float(node["threshold"])
+                key = (tree_index, int(node["split_feature"]), float(np.float32(threshold)))
+                floors.setdefault(key, set()).add(_floor_float32(threshold))
+                stack += [node["left_child"], node["right_child"]]
+    changed = 0
+    for node in onnx_model.graph.node:
+        if not node.op_type.startswith("TreeEnsemble"):
+            continue
+        attributes = {a.name: a for a in node.attribute}
+        trees, features = attributes["nodes_treeids"].ints, attributes["nodes_featureids"].ints
+        values, modes = attributes["nodes_values"].floats, attributes["nodes_modes"].strings
+        for i, mode in enumerate(modes):
+            if mode != b"BRANCH_LEQ":
+                continue
+            found = floors.get((trees[i], features[i], float(np.float32(values[i]))), set())
+            if len(found) == 1:
+                (floor,) = found
+                changed += floor != values[i]
+                values[i] = floor
+    return changed
+
 def _plain_params(model: TwoStageRecommender) -> dict:
     "The hyperparameters that can be written as JSON (custom generators cannot)."
     params = model.get_params(deep=False)
@@ -52,6 +88,7 @@ def reranker_to_onnx(
     inputs = [("features", FloatTensorType([None, len(model.feature_names_)]))]
     onnx_model = to_onnx(model.model_, initial_types=inputs, options={"zipmap": False},
                          target_opset={"": OPSET, "ai.onnx.ml": 3})
+    _snap_thresholds(onnx_model, model.model_.booster_)
     for key, value in {"kind": RERANKER_KIND, "feature_names": json.dumps(model.feature_names_),
                        "params": json.dumps(_plain_params(model), default=str)}.items():
         entry = onnx_model.metadata_props.add()
