@@ -238,6 +238,9 @@ def _proposals(name: str, generator, user_ids: pd.Index, n: int, exclude_seen: b
     return recs[[USER_COL, ITEM_COL, SCORE_COL, RANK_COL]].rename(
         columns={SCORE_COL: f"{name}_score", RANK_COL: f"{name}_rank"})
 
+def _distinct_ids(ids) -> pd.Index:
+    return pd.Index(pd.unique(pd.Series(list(np.atleast_1d(ids)))))
+
 def generate_candidates(
     generators: list,        # (name, fitted recommender) pairs
     user_ids,                # users to propose items to
@@ -245,19 +248,39 @@ def generate_candidates(
     exclude_seen: bool = True,  # generators drop items the user interacted with
 ) -> pd.DataFrame:
     "Union of the generators' proposals: user_id, item_id, <name>_score, <name>_rank, n_sources."
-    user_ids = pd.Index(pd.unique(pd.Series(list(np.atleast_1d(user_ids)))))
-    merged = None
-    for name, generator in generators:
-        part = _proposals(name, generator, user_ids, n_candidates, exclude_seen)
-        if part is None:
-            part = pd.DataFrame({USER_COL: user_ids[:0], ITEM_COL: [],
-                                 f"{name}_score": [], f"{name}_rank": []})
-        merged = part if merged is None else merged.merge(part, on=[USER_COL, ITEM_COL],
-                                                          how="outer")
-    ranks = [f"{name}_rank" for name, _ in generators]
-    merged["n_sources"] = merged[ranks].notna().sum(axis=1).astype("int64")
-    merged[ranks] = merged[ranks].fillna(n_candidates + 1)
-    return merged.reset_index(drop=True)
+    user_ids = _distinct_ids(user_ids)
+    parts = [(number, _proposals(name, generator, user_ids, n_candidates, exclude_seen))
+             for number, (name, generator) in enumerate(generators)]
+    parts = [(number, part) for number, part in parts if part is not None and len(part)]
+    columns = [USER_COL, ITEM_COL]
+    for name, _ in generators:
+        columns += [f"{name}_score", f"{name}_rank"]
+    if not parts:
+        return pd.DataFrame({column: [] for column in columns + ["n_sources"]})
+    # one code per (user, item) pair, then each generator's score and rank scattered onto it
+    users = np.concatenate([part[USER_COL].to_numpy(dtype=object) for _, part in parts])
+    items = np.concatenate([part[ITEM_COL].to_numpy(dtype=object) for _, part in parts])
+    source = np.concatenate([np.full(len(part), number) for number, part in parts])
+    user_codes, user_values = pd.factorize(users)
+    item_codes, item_values = pd.factorize(items)
+    pair_keys, pair_of_row = np.unique(user_codes.astype(np.int64) * len(item_values) + item_codes,
+                                       return_inverse=True)
+    first = parts[0][1]
+    out = {USER_COL: pd.Series(user_values[pair_keys // len(item_values)],
+                               dtype=first[USER_COL].dtype),
+           ITEM_COL: pd.Series(item_values[pair_keys % len(item_values)],
+                               dtype=first[ITEM_COL].dtype)}
+    for number, (name, _) in enumerate(generators):
+        score = np.full(len(pair_keys), np.nan)
+        rank = np.full(len(pair_keys), float(n_candidates + 1))
+        part = dict(parts).get(number)
+        if part is not None:
+            rows = pair_of_row[source == number]
+            score[rows] = part.iloc[:, 2].to_numpy(dtype=float)
+            rank[rows] = part.iloc[:, 3].to_numpy(dtype=float)
+        out[f"{name}_score"], out[f"{name}_rank"] = score, rank
+    out["n_sources"] = np.bincount(pair_of_row, minlength=len(pair_keys)).astype("int64")
+    return pd.DataFrame(out)
 
 # %% ../../nbs/recsys/15_two_stage.ipynb #bdaf7a8e
 class TwoStageRecommender(BaseEstimator):
@@ -361,7 +384,7 @@ TwoStageRecommender.fit = _fit
 def _candidates(self: TwoStageRecommender, user_ids, exclude_seen: bool = True) -> pd.DataFrame:
     "Stage 1 for `user_ids`: the candidate pairs with every re-ranker feature."
     check_fitted(self, "model_")
-    user_ids = pd.Index(pd.unique(pd.Series(list(np.atleast_1d(user_ids)))))
+    user_ids = _distinct_ids(user_ids)
     proposals = generate_candidates(self.generators_, user_ids, self.n_candidates, exclude_seen)
     unserved = user_ids[pd.Index(pd.unique(proposals[USER_COL])).get_indexer(user_ids) < 0]
     unknown = unserved[self.user_index_.get_indexer(unserved) < 0]
@@ -383,14 +406,18 @@ def _recommend(self: TwoStageRecommender, user_ids, k: int = 10, exclude_seen: b
         scores = self.model_.predict_proba(features)[:, 1] if len(X) else np.array([])
     else:
         scores = np.asarray(scorer.score(features), dtype=float)
-    order = pd.Index(pd.unique(pd.Series(list(np.atleast_1d(user_ids)))))
-    recs = pd.DataFrame({USER_COL: X[USER_COL].to_numpy(), ITEM_COL: X[ITEM_COL].to_numpy(),
-                         SCORE_COL: scores, "_user": order.get_indexer(X[USER_COL])})
-    recs = recs.sort_values(["_user", SCORE_COL, ITEM_COL], ascending=[True, False, True],
-                            kind="stable")
-    recs[RANK_COL] = recs.groupby("_user").cumcount() + 1
-    recs = recs[recs[RANK_COL] <= k].drop(columns="_user").reset_index(drop=True)
-    return recs.astype({RANK_COL: "int64"})
+    order = _distinct_ids(user_ids)
+    user_position = order.get_indexer(X[USER_COL])
+    item_order = pd.factorize(X[ITEM_COL], sort=True)[0]   # ties: the smaller item id first
+    ranked = np.lexsort((item_order, -scores, user_position))
+    block = user_position[ranked]
+    rank = np.arange(len(ranked)) - np.searchsorted(block, block, side="left") + 1
+    keep = ranked[rank <= k]
+    return pd.DataFrame({USER_COL: X[USER_COL].take(keep).to_numpy(),
+                         ITEM_COL: X[ITEM_COL].take(keep).to_numpy(),
+                         SCORE_COL: scores[keep],
+                         RANK_COL: rank[rank <= k].astype("int64")}).astype(
+        {USER_COL: X[USER_COL].dtype, ITEM_COL: X[ITEM_COL].dtype})
 
 TwoStageRecommender.candidates = _candidates
 TwoStageRecommender.recommend = _recommend

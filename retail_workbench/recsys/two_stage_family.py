@@ -34,7 +34,8 @@ def _register_lightgbm_converter():
 
 def _floor_float32(value: float) -> float:
     "The largest float32 number <= `value`."
-    rounded = np.float32(value)
+    with np.errstate(over="ignore"):  # beyond float32's range: +-inf, then the largest below
+        rounded = np.float32(value)
     if float(rounded) > value:
         rounded = np.nextafter(rounded, np.float32(-np.inf))
     return float(rounded)
@@ -48,7 +49,9 @@ def _snap_thresholds(onnx_model, booster) -> int:
             node = stack.pop()
             if "split_index" in node:
                 threshold = float(node["threshold"])
-                key = (tree_index, int(node["split_feature"]), float(np.float32(threshold)))
+                with np.errstate(over="ignore"):
+                    as_float32 = float(np.float32(threshold))
+                key = (tree_index, int(node["split_feature"]), as_float32)
                 floors.setdefault(key, set()).add(_floor_float32(threshold))
                 stack += [node["left_child"], node["right_child"]]
     changed = 0
@@ -61,7 +64,7 @@ def _snap_thresholds(onnx_model, booster) -> int:
         for i, mode in enumerate(modes):
             if mode != b"BRANCH_LEQ":
                 continue
-            found = floors.get((trees[i], features[i], float(np.float32(values[i]))), set())
+            found = floors.get((trees[i], features[i], float(values[i])), set())
             if len(found) == 1:
                 (floor,) = found
                 changed += floor != values[i]
