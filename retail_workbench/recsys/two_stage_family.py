@@ -159,7 +159,7 @@ def reranker_parity(
     return {"rows": len(X), "max_abs_diff": float(gap.max(initial=0.0)), "same_items": bool(same),
             "max_rank_score_gap": rank_gap}
 
-# %% ../../nbs/recsys/16_two_stage_family.ipynb #0814852a
+# %% ../../nbs/recsys/16_two_stage_family.ipynb #deff0881
 TWO_STAGE_K = 10
 TWO_STAGE_DEFAULTS = {"n_candidates": 100, "label_days": 30, "max_train_users": 5000,
                       "n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31,
