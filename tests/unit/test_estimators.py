@@ -36,6 +36,7 @@ USE_BEFORE_FIT = {
     "SearchFeaturizer": lambda model: model.transform(PAIRS),
     "SearchRanker": lambda model: model.rank("tea", [1]),
     "ProductIndex": lambda model: model.search("tea"),
+    "TwoStageRecommender": lambda model: model.recommend([1]),
 }
 
 
