@@ -28,10 +28,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import record  # noqa: E402
+from _common import random_topk_recommender, record  # noqa: E402
 
-from retail_workbench.ops.onnx import (annotate_recommender, build_topk_graph,  # noqa: E402
-                                       save_model)
 from retail_workbench.ops.service import FastRecommender  # noqa: E402
 
 N_ITEMS, N_USERS, DIM, K = 50_000, 10_000, 64, 10
@@ -40,15 +38,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_model(folder: Path) -> Path:
-    rng = np.random.default_rng(0)
-    graph = build_topk_graph(rng.normal(size=(N_USERS, DIM)).astype(np.float32) / 4,
-                             np.zeros(N_USERS, np.float32),
-                             rng.normal(size=(N_ITEMS, DIM)).astype(np.float32) / 4,
-                             rng.normal(size=N_ITEMS).astype(np.float32) / 10)
-    path = folder / "rec50k.onnx"
-    save_model(annotate_recommender(graph, [f"u{i}" for i in range(N_USERS)],
-                                    list(range(N_ITEMS))), path)
-    return path
+    return random_topk_recommender(folder / "rec50k.onnx", N_USERS, N_ITEMS, DIM,
+                                   [f"u{i}" for i in range(N_USERS)])
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -134,7 +125,7 @@ async def closed_loop(make_request, clients: int, seconds: float, max_requests: 
     return latencies, errors, elapsed
 
 
-async def open_loop(make_request, rate: float, seconds: float, max_in_flight: int = 2000):
+async def open_loop(make_request, rate: float, seconds: float, max_in_flight: int = 256):
     "Requests sent at a fixed rate; latency counted from each request's scheduled time."
     latencies, errors, total = [], [], int(rate * seconds)
     limit = asyncio.Semaphore(max_in_flight)
@@ -206,7 +197,6 @@ async def run_load(url: str, args, server_pid: int) -> dict:
         for clients in (1, 10, 50):
             results[f"closed_{clients}"] = summary(*await closed_loop(recommend, clients,
                                                                       args.seconds))
-        results["open_loop"] = summary(*await open_loop(recommend, args.rate, args.open_seconds))
         before = children(server_pid)
         victim = sorted(before)[0]
 
@@ -222,6 +212,7 @@ async def run_load(url: str, args, server_pid: int) -> dict:
                                   "error_kinds": sorted({kind for _, kind in errors}),
                                   "errors_after_kill_s": [round(t - args.seconds / 3, 3)
                                                           for t, _ in errors[:5]]}
+        results["open_loop"] = summary(*await open_loop(recommend, args.rate, args.open_seconds))
     return results
 
 

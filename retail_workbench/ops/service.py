@@ -10,7 +10,7 @@ __all__ = ['SEARCH_FIELDS', 'FORECAST_HORIZON_DAYS', 'FAMILY_KINDS', 'LATENCY_BU
            'live_model', 'make_app', 'app_from_config', 'app_from_env', 'bind', 'uvicorn_config', 'Supervisor', 'serve',
            'BackgroundServer']
 
-# %% ../../nbs/ops/48_service.ipynb #5526c795
+# %% ../../nbs/ops/48_service.ipynb #188efb32
 import contextlib
 import json
 import os
@@ -31,7 +31,7 @@ from .onnx import OnnxPropensityScorer, OnnxRecommender, load_model
 from .serving import (MAX_ID_LENGTH, RequestError, error_body, id_parameter,
                                           k_parameter, query_parameters, resolve_onnx)
 
-# %% ../../nbs/ops/48_service.ipynb #f6e73540
+# %% ../../nbs/ops/48_service.ipynb #d7dd5e71
 def _initializers(path) -> dict:
     "Every initializer of an ONNX graph, as numpy arrays by name."
     return {t.name: numpy_helper.to_array(t) for t in load_model(path).graph.initializer}
@@ -51,7 +51,8 @@ class FastRecommender:
             self.user_biases = weights["user_bias_table"][:-1]
             self.items = np.ascontiguousarray(weights["items_t"].T)
             self.item_biases = weights["item_biases"]
-            self.fold_in_items, self.fold_in_start = weights["fold_in_items"], weights["fold_in_start"]
+            self.fold_in_items = weights["fold_in_items"]
+            self.fold_in_start = weights["fold_in_start"]
             self.feature_vectors = weights["feature_embeddings"]
             self.feature_biases = weights["feature_biases"][:, 0]
         else:
@@ -153,7 +154,7 @@ class FastRecommender:
         if [r["item_id"] for r in fast][:1] != [r["item_id"] for r in batch][:1]:
             raise ConfigError("numpy and ONNX disagree on a known user's top item.")
 
-# %% ../../nbs/ops/48_service.ipynb #3f7aabb5
+# %% ../../nbs/ops/48_service.ipynb #4490a3dc
 SEARCH_FIELDS = (TITLE_COL, BRAND_COL, CATEGORY_COL, PRICE_COL)  # catalogue fields /search returns
 
 class CatalogSearch:
@@ -196,7 +197,7 @@ class CatalogSearch:
         "Raise unless a query runs."
         self.search("a", 1)
 
-# %% ../../nbs/ops/48_service.ipynb #14361158
+# %% ../../nbs/ops/48_service.ipynb #de04afd4
 FORECAST_HORIZON_DAYS = 28  # periods precomputed from a forecaster champion
 
 class ForecastTable:
@@ -233,7 +234,7 @@ class ForecastTable:
         if not self.rows:
             raise ConfigError("the forecaster produced no forecasts.")
 
-# %% ../../nbs/ops/48_service.ipynb #a67f2521
+# %% ../../nbs/ops/48_service.ipynb #7ab8b2ed
 def _propensity_smoke(scorer: OnnxPropensityScorer):
     "Raise unless one all-zero session scores a probability in [0, 1]."
     row = {name: ["" if kind == "tensor(string)" else 0.0]
@@ -242,7 +243,7 @@ def _propensity_smoke(scorer: OnnxPropensityScorer):
     if not (0 <= probability[0] <= 1):
         raise ConfigError(f"the propensity model scores {probability[0]} for a session.")
 
-# %% ../../nbs/ops/48_service.ipynb #b54fa7e1
+# %% ../../nbs/ops/48_service.ipynb #e6ee0bc0
 FAMILY_KINDS = ("recommender", "propensity", "forecaster", "search")  # what the service can serve
 
 @dataclass
@@ -424,7 +425,7 @@ class ServedModels:
                        "lineage": live.lineage}
                 for name, live in self.live.items()}
 
-# %% ../../nbs/ops/48_service.ipynb #5fdfb2db
+# %% ../../nbs/ops/48_service.ipynb #3d7b19b9
 def store_history(
     store=None,  # a SnapshotStore (default: the workspace's); no interactions table: empty
 ) -> dict[str, list]:
@@ -438,7 +439,7 @@ def store_history(
     return {str(user): items.tolist()
             for user, items in events.groupby(events[USER_COL].astype(str))[ITEM_COL]}
 
-# %% ../../nbs/ops/48_service.ipynb #64a45deb
+# %% ../../nbs/ops/48_service.ipynb #4862d1c7
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 class Metrics:
@@ -485,7 +486,7 @@ class Metrics:
                   f"rwb_model_rejections_total{{{w}}} {models.rejections}"]
         return "\n".join(lines) + "\n"
 
-# %% ../../nbs/ops/48_service.ipynb #3b737cd2
+# %% ../../nbs/ops/48_service.ipynb #9213dae9
 MAX_URL_LENGTH = 4096        # longest path + query string (characters); longer: 414
 MAX_BODY_BYTES = 1_000_000   # largest POST body; larger: 413
 MAX_BATCH = 1000             # most sessions one /propensity request may carry
@@ -516,7 +517,7 @@ def flag_parameter(value, name: str, default: bool = True) -> bool:
         raise RequestError(f"{name!r} must be true or false, got {text[:20]!r}.", parameter=name)
     return text in ("true", "1")
 
-# %% ../../nbs/ops/48_service.ipynb #e62aa018
+# %% ../../nbs/ops/48_service.ipynb #18102303
 _RECOMMEND_GET = ("user_id", "k", "model", "exclude", "exclude_seen")
 _RECOMMEND_POST = ("user_id", "k", "model", "exclude", "exclude_seen", "recent_items", "features")
 _ENDPOINTS = ("/recommend", "/similar", "/search", "/propensity", "/forecast", "/health", "/ready",
@@ -669,8 +670,9 @@ def make_app(
         return {"item_id": item_id, "version": live.version, "forecasts": rows}
 
     async def health(request):
-        return {"status": "ok", "worker": os.getpid(), "uptime_seconds": round(time.time() - started, 1),
-                "reloads": models.reloads, "models": {n: l.version for n, l in models.live.items()}}
+        return {"status": "ok", "worker": os.getpid(),
+                "uptime_seconds": round(time.time() - started, 1), "reloads": models.reloads,
+                "models": {n: l.version for n, l in models.live.items()}}
 
     async def ready(request):
         state = models.ready()
@@ -745,7 +747,7 @@ class _Guard:
         self.metrics.observe(scope["path"], scope["method"], status[0],
                              time.perf_counter() - started)
 
-# %% ../../nbs/ops/48_service.ipynb #d735fc40
+# %% ../../nbs/ops/48_service.ipynb #40069b61
 CONFIG_ENV = "RWB_SERVE_CONFIG"
 
 def _threads_one():
@@ -802,7 +804,8 @@ class Supervisor:
         workers: int,        # worker processes
         check_seconds: float = 0.2,  # how often the workers are checked
     ):
-        self.config, self.sock, self.workers, self.check_seconds = config, sock, workers, check_seconds
+        self.config, self.sock, self.workers = config, sock, workers
+        self.check_seconds = check_seconds
         self.processes, self.restarts = [], 0
 
     def _start(self):
@@ -866,7 +869,7 @@ def serve(
     else:
         Supervisor(config, sock, workers).run()
 
-# %% ../../nbs/ops/48_service.ipynb #f7e1c818
+# %% ../../nbs/ops/48_service.ipynb #d40e100c
 class BackgroundServer:
     "An application served by uvicorn in a background thread of this process (notebooks, tests)."
     def __init__(
