@@ -268,3 +268,21 @@ def test_workers_answer_and_a_killed_worker_is_replaced(files):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+class CheapestFirst:
+    "A ranker with SearchRanker's `rank` signature that orders candidates by price."
+    def rank(self, query, candidates):
+        prices = CATALOG.set_index("item_id").loc[list(candidates), "price"]
+        ordered = prices.sort_values(kind="stable")
+        return pd.DataFrame({"item_id": ordered.index, "score": -ordered.to_numpy(),
+                             "rank": np.arange(1, len(ordered) + 1)})
+
+
+def test_search_adapter_reorders_the_bm25_candidates_with_the_ranker():
+    bm25 = CatalogSearch(CATALOG).search("scarf", 5)
+    assert bm25["item_id"].tolist() in (["i1", "i2"], ["i2", "i1"])
+    ranked = CatalogSearch(CATALOG, ranker=CheapestFirst(), candidates=2).search("scarf", 5)
+    assert ranked["item_id"].tolist() == ["i2", "i1"]  # 15.0 before 20.0; the mug is no candidate
+    assert ranked["title"].tolist() == ["blue scarf", "red scarf"]
+    assert ranked["price"].tolist() == [15.0, 20.0] and ranked["rank"].tolist() == [1, 2]
