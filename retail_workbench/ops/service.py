@@ -10,7 +10,7 @@ __all__ = ['SEARCH_FIELDS', 'FORECAST_HORIZON_DAYS', 'FAMILY_KINDS', 'LATENCY_BU
            'live_model', 'make_app', 'app_from_config', 'app_from_env', 'bind', 'uvicorn_config', 'Supervisor', 'serve',
            'BackgroundServer']
 
-# %% ../../nbs/ops/48_service.ipynb #29276c52
+# %% ../../nbs/ops/48_service.ipynb #4fd3ef9b
 import contextlib
 import json
 import os
@@ -31,7 +31,7 @@ from .onnx import OnnxPropensityScorer, OnnxRecommender, load_model
 from .serving import (MAX_ID_LENGTH, RequestError, error_body, id_parameter,
                                           k_parameter, query_parameters, resolve_onnx)
 
-# %% ../../nbs/ops/48_service.ipynb #8eae6de9
+# %% ../../nbs/ops/48_service.ipynb #c679c57f
 def _initializers(path) -> dict:
     "Every initializer of an ONNX graph, as numpy arrays by name."
     return {t.name: numpy_helper.to_array(t) for t in load_model(path).graph.initializer}
@@ -62,6 +62,7 @@ class FastRecommender:
             self.item_biases = weights["item_bias"]
             self.fold_in_items = self.fold_in_start = self.feature_vectors = None
         self.user_index, self.item_position = self.onnx.user_index, self.onnx.item_position
+        self.user_ids = self.onnx.user_ids  # user id of each user index
         self._unit_items = None
 
     @property
@@ -154,7 +155,7 @@ class FastRecommender:
         if [r["item_id"] for r in fast][:1] != [r["item_id"] for r in batch][:1]:
             raise ConfigError("numpy and ONNX disagree on a known user's top item.")
 
-# %% ../../nbs/ops/48_service.ipynb #be225b6d
+# %% ../../nbs/ops/48_service.ipynb #87aeef26
 SEARCH_FIELDS = (TITLE_COL, BRAND_COL, CATEGORY_COL, PRICE_COL)  # catalogue fields /search returns
 
 class CatalogSearch:
@@ -197,7 +198,7 @@ class CatalogSearch:
         "Raise unless a query runs."
         self.search("a", 1)
 
-# %% ../../nbs/ops/48_service.ipynb #55ac88db
+# %% ../../nbs/ops/48_service.ipynb #ae703fe6
 FORECAST_HORIZON_DAYS = 28  # periods precomputed from a forecaster champion
 
 class ForecastTable:
@@ -234,7 +235,7 @@ class ForecastTable:
         if not self.rows:
             raise ConfigError("the forecaster produced no forecasts.")
 
-# %% ../../nbs/ops/48_service.ipynb #7092c57a
+# %% ../../nbs/ops/48_service.ipynb #c5eea743
 def _propensity_smoke(scorer: OnnxPropensityScorer):
     "Raise unless one all-zero session scores a probability in [0, 1]."
     row = {name: ["" if kind == "tensor(string)" else 0.0]
@@ -243,7 +244,7 @@ def _propensity_smoke(scorer: OnnxPropensityScorer):
     if not (0 <= probability[0] <= 1):
         raise ConfigError(f"the propensity model scores {probability[0]} for a session.")
 
-# %% ../../nbs/ops/48_service.ipynb #623943fc
+# %% ../../nbs/ops/48_service.ipynb #899a0e6c
 FAMILY_KINDS = ("recommender", "propensity", "forecaster", "search")  # what the service can serve
 
 @dataclass
@@ -425,7 +426,7 @@ class ServedModels:
                        "lineage": live.lineage}
                 for name, live in self.live.items()}
 
-# %% ../../nbs/ops/48_service.ipynb #3d0bd194
+# %% ../../nbs/ops/48_service.ipynb #9352cd33
 def store_history(
     store=None,  # a SnapshotStore (default: the workspace's); no interactions table: empty
 ) -> dict[str, list]:
@@ -439,7 +440,7 @@ def store_history(
     return {str(user): items.tolist()
             for user, items in events.groupby(events[USER_COL].astype(str))[ITEM_COL]}
 
-# %% ../../nbs/ops/48_service.ipynb #e3d857ff
+# %% ../../nbs/ops/48_service.ipynb #f0fb1257
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 class Metrics:
@@ -486,7 +487,7 @@ class Metrics:
                   f"rwb_model_rejections_total{{{w}}} {models.rejections}"]
         return "\n".join(lines) + "\n"
 
-# %% ../../nbs/ops/48_service.ipynb #8da3f4e4
+# %% ../../nbs/ops/48_service.ipynb #e3614086
 MAX_URL_LENGTH = 4096        # longest path + query string (characters); longer: 414
 MAX_BODY_BYTES = 1_000_000   # largest POST body; larger: 413
 MAX_BATCH = 1000             # most sessions one /propensity request may carry
@@ -517,7 +518,7 @@ def flag_parameter(value, name: str, default: bool = True) -> bool:
         raise RequestError(f"{name!r} must be true or false, got {text[:20]!r}.", parameter=name)
     return text in ("true", "1")
 
-# %% ../../nbs/ops/48_service.ipynb #26266189
+# %% ../../nbs/ops/48_service.ipynb #8783e866
 _RECOMMEND_GET = ("user_id", "k", "model", "exclude", "exclude_seen")
 _RECOMMEND_POST = ("user_id", "k", "model", "exclude", "exclude_seen", "recent_items", "features")
 _ENDPOINTS = ("/recommend", "/similar", "/search", "/propensity", "/forecast", "/health", "/ready",
@@ -747,7 +748,7 @@ class _Guard:
         self.metrics.observe(scope["path"], scope["method"], status[0],
                              time.perf_counter() - started)
 
-# %% ../../nbs/ops/48_service.ipynb #9873765e
+# %% ../../nbs/ops/48_service.ipynb #2b65fae5
 CONFIG_ENV = "RWB_SERVE_CONFIG"
 
 def _threads_one():
@@ -869,7 +870,7 @@ def serve(
     else:
         Supervisor(config, sock, workers).run()
 
-# %% ../../nbs/ops/48_service.ipynb #8fa6d3db
+# %% ../../nbs/ops/48_service.ipynb #a6f64fb9
 class BackgroundServer:
     "An application served by uvicorn in a background thread of this process (notebooks, tests)."
     def __init__(
