@@ -53,3 +53,18 @@ def record(name: str, **values):
         out.write(json.dumps(values) + "\n")
     for key, value in values.items():
         print(f"  {key:<40} {value}")
+
+
+def random_topk_recommender(path: Path, n_users: int, n_items: int, dim: int,
+                            user_ids=None) -> Path:
+    "A LightFM-shaped top-k ONNX recommender with random factors, saved at `path`."
+    import numpy as np
+    from retail_workbench.ops.onnx import annotate_recommender, build_topk_graph, save_model
+    rng = np.random.default_rng(0)
+    graph = build_topk_graph(rng.normal(size=(n_users, dim)).astype(np.float32) / 4,
+                             np.zeros(n_users, np.float32),
+                             rng.normal(size=(n_items, dim)).astype(np.float32) / 4,
+                             rng.normal(size=n_items).astype(np.float32) / 10)
+    users = list(range(n_users)) if user_ids is None else user_ids
+    save_model(annotate_recommender(graph, users, list(range(n_items))), path)
+    return path

@@ -19,24 +19,16 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PeakMemory, record, timed  # noqa: E402
+from _common import PeakMemory, random_topk_recommender, record, timed  # noqa: E402
 
-from retail_workbench.ops.onnx import (OnnxRecommender, annotate_recommender,  # noqa: E402
-                                       build_topk_graph, save_model)
+from retail_workbench.ops.onnx import OnnxRecommender  # noqa: E402
 from retail_workbench.ops.serving import score_batch  # noqa: E402
 
 N_ITEMS, N_USERS, DIM = 50_000, 20_000, 32
 
 
 def build_model(folder: Path) -> Path:
-    rng = np.random.default_rng(0)
-    graph = build_topk_graph(rng.normal(size=(N_USERS, DIM)).astype(np.float32) / 4,
-                               np.zeros(N_USERS, np.float32),
-                               rng.normal(size=(N_ITEMS, DIM)).astype(np.float32) / 4,
-                               rng.normal(size=N_ITEMS).astype(np.float32) / 10)
-    path = folder / "rec50k.onnx"
-    save_model(annotate_recommender(graph, list(range(N_USERS)), list(range(N_ITEMS))), path)
-    return path
+    return random_topk_recommender(folder / "rec50k.onnx", N_USERS, N_ITEMS, DIM)
 
 
 SERVER = """

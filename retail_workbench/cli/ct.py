@@ -145,18 +145,33 @@ def pipeline_resume(run_id: str = typer.Argument(..., help="Run id (folder under
 
 # %% ../../nbs/cli/96_ct.ipynb #fbda2084
 def serve(
-    model: list[str] = typer.Option(["recommender"], "--model", help="Registered model(s) to serve."),
+    model: list[str] = typer.Option(
+        [], "--model", help="What to serve, repeatable: a registered name or .onnx file (a "
+        "recommender), or KIND=REF with KIND recommender, propensity, forecaster or search. "
+        "Default: the champion of every family that has one."),
     host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
-    port: int = typer.Option(8000, help="Port."),
+    port: int = typer.Option(8000, help="Port (0: any free port)."),
+    workers: int = typer.Option(0, help="Worker processes (0: one per core)."),
     poll: float = typer.Option(10.0, help="Seconds between checks for a moved champion alias."),
+    history: str = typer.Option("store", help="'store': leave out the items users already have "
+                                "(latest interactions snapshot); 'none'."),
+    trusted: bool = typer.Option(False, help="Allow pickled models (search rankers)."),
 ):
-    "Serve /recommend and /health from the champion ONNX models until Ctrl-C."
-    from retail_workbench.ops.serving import RecommendService
-    service = RecommendService(model, host=host, port=port, poll_seconds=poll)
-    service.load()
-    typer.echo(f"serving {service.health()['models']} on http://{host}:{port} "
-               "(/recommend?user_id=...&k=10, /health); Ctrl-C stops")
-    service.serve_forever()
+    "Serve every family's champion over HTTP (/recommend, /search, /propensity, ...) until Ctrl-C."
+    import os
+    from retail_workbench.core import ConfigError
+    from retail_workbench.ops.service import default_specs, parse_model_option, serve as run
+    if history not in ("store", "none"):
+        raise ConfigError(f"--history {history!r}: use 'store' or 'none'.")
+    specs = [parse_model_option(m) for m in model] or default_specs()
+    count = workers or os.cpu_count() or 1
+
+    def announce(bound: int):
+        typer.echo(f"serving {', '.join(s.name for s in specs)} on http://{host}:{bound} with "
+                   f"{count} worker(s) (/recommend, /similar, /search, /propensity, /forecast, "
+                   "/health, /ready, /models, /metrics); Ctrl-C stops")
+    run(specs, host=host, port=port, workers=count, poll_seconds=poll, history=history,
+        trusted=trusted, on_ready=announce)
 
 def score(
     model: str = typer.Option(..., "--model", help="NAME@champion, NAME/VERSION or a .onnx file."),

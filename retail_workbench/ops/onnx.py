@@ -20,7 +20,7 @@ import onnx
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
-from ..core import (ConfigError, ITEM_COL, NotFittedError, RANK_COL, SCORE_COL,
+from ..core import (ConfigError, ITEM_COL, RANK_COL, SCORE_COL,
                                    SchemaError, USER_COL)
 
 # %% ../../nbs/ops/42_onnx.ipynb #89400607
@@ -304,6 +304,7 @@ def recommender_to_onnx(
 ) -> onnx.ModelProto:
     "The annotated top-k ONNX graph of a fitted `LightFMRecommender` (fold-in, seen masking)."
     if not hasattr(model, "model_"):
+        from retail_workbench.core import NotFittedError  # scikit-learn loads only here
         raise NotFittedError("recommender_to_onnx needs a fitted LightFMRecommender.")
     feature_embeddings = feature_biases = None
     if model.user_space_ is not None:
@@ -570,6 +571,7 @@ def ranker_to_onnx(
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
     if not hasattr(ranker, "model_"):
+        from retail_workbench.core import NotFittedError  # scikit-learn loads only here
         raise NotFittedError("SearchRanker is not fitted.")
     snap_float32_thresholds(ranker.model_)
     inputs = [("features", FloatTensorType([None, ranker.model_.n_features_in_]))]

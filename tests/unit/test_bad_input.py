@@ -216,9 +216,11 @@ def test_http_parameters_are_validated_with_errors_of_one_shape(model_file):
             assert answer[1]["status"] == status and answer[1]["parameter"] == parameter
             assert says in answer[1]["error"], (query, answer)
         status, body = _answer(service.url + "/nothing")
-        assert (status, body["parameter"]) == (404, None) and "use /recommend" in body["error"]
+        assert (status, body["parameter"]) == (404, None) and "answers /recommend" in body["error"]
+        status, body = _answer(urllib.request.Request(service.url + "/health", data=b"{}"))
+        assert status == 405 and set(body) == {"error", "status", "parameter"}
+        assert "POST is not allowed on /health; use GET" in body["error"]
         status, body = _answer(urllib.request.Request(service.url + "/recommend", data=b"{}"))
-        assert status == 501 and set(body) == {"error", "status", "parameter"}
-        assert "answers GET /recommend" in body["error"]
+        assert (status, body["parameter"]) == (400, "user_id")
     finally:
         service.stop()

@@ -139,8 +139,10 @@ def test_service_answers_and_reloads_when_the_champion_moves():
     service = RecommendService(["recommender"], port=0, poll_seconds=0.2).start()
     try:
         assert service.host == "127.0.0.1"
-        assert _get(service.url + "/health") == {"status": "ok", "alias": "champion", "reloads": 0,
-                                                 "models": {"recommender": "1"}}
+        health = _get(service.url + "/health")
+        assert (health["status"], health["reloads"], health["models"]) == ("ok", 0, {"recommender": "1"})
+        assert service.health() == {"status": "ok", "alias": "champion", "reloads": 0,
+                                    "models": {"recommender": "1"}}
         answer = _get(service.url + "/recommend?user_id=u3&k=2")
         assert [r["item_id"] for r in answer["items"]] == (np.argsort(-(U[3] @ V.T))[:2] + 100).tolist()
         assert _get(service.url + "/recommend?user_id=ghost&k=2")["cold_start"] is True
