@@ -183,6 +183,26 @@ def _lock_timeout(timeout: float | None) -> float:
     except ValueError:
         raise ConfigError(f"RWB_LOCK_TIMEOUT={text!r} is not a number of seconds.") from None
 
+def _holder_record() -> dict:
+    "What a lock says of its holder: pid, host, since when, the command line."
+    return {"pid": os.getpid(), "host": _HOST, "since": _now_iso(),
+            "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])[:200]}
+
+def _wait_or_give_up(where, owner: dict | None, started: float, timeout: float,
+                     announced: bool) -> bool:
+    "Sleep before the next try (saying once for whom), or a `StoreLockedError` after `timeout`."
+    waited = time.monotonic() - started
+    if waited >= timeout:
+        raise StoreLockedError(
+            f"the store {where} is locked by {_describe_owner(owner)}; "
+            f"gave up after {timeout:g} s.",
+            hint="Wait for that writer to finish, or raise RWB_LOCK_TIMEOUT.")
+    if not announced:
+        get_logger("store").warning("waiting for the store lock of %s, held by %s (up to %g s)",
+                                    where, _describe_owner(owner), timeout)
+    time.sleep(min(0.05 + waited / 10, 0.5, max(timeout - waited, 0.01)))
+    return True
+
 def _forget_locks_in_child():
     _PROCESS_LOCKS.clear()
 
@@ -200,10 +220,13 @@ class StoreLock:
         self.timeout = timeout
         self.previous_owner = None  # a holder that died without releasing, seen on acquiring
 
+    def _key(self) -> str:
+        return str(self.path)
+
     def _state(self) -> dict:
         with _PROCESS_GUARD:
             return _PROCESS_LOCKS.setdefault(
-                str(self.path), {"guard": threading.RLock(), "fd": None, "depth": 0})
+                self._key(), {"guard": threading.RLock(), "handle": None, "depth": 0})
 
     @property
     def held(self) -> bool:
@@ -216,11 +239,11 @@ class StoreLock:
         timeout = _lock_timeout(self.timeout)
         state = self._state()
         if not state["guard"].acquire(timeout=max(timeout, 0)):
-            raise StoreLockedError(f"the store lock {self.path} is held by another thread of "
+            raise StoreLockedError(f"the store lock {self._key()} is held by another thread of "
                                    f"this process; gave up after {timeout:g} s.")
         if state["depth"] == 0:
             try:
-                state["fd"] = self._lock_file(timeout)
+                state["handle"] = self._take(timeout)
             except BaseException:
                 state["guard"].release()
                 raise
@@ -232,16 +255,21 @@ class StoreLock:
         "Give the lock back (the last release of this thread frees it for other processes)."
         state = self._state()
         state["depth"] -= 1
-        if state["depth"] == 0:
-            fd, state["fd"], state["thread"] = state["fd"], None, None
-            try:
-                os.ftruncate(fd, 0)  # an empty lock file: released cleanly
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
-        state["guard"].release()
+        try:
+            if state["depth"] == 0:
+                handle, state["handle"], state["thread"] = state["handle"], None, None
+                self._give_back(handle)
+        finally:
+            state["guard"].release()
 
-    def _lock_file(self, timeout: float) -> int:
+    def _give_back(self, fd: int):
+        try:
+            os.ftruncate(fd, 0)  # an empty lock file: released cleanly
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _take(self, timeout: float) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         started, announced = time.monotonic(), False
         try:
@@ -250,22 +278,10 @@ class StoreLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    owner = _read_owner(fd)
-                    waited = time.monotonic() - started
-                    if waited >= timeout:
-                        raise StoreLockedError(
-                            f"the store {self.path.parent} is locked by {_describe_owner(owner)}; "
-                            f"gave up after {timeout:g} s.",
-                            hint="Wait for that writer to finish, or raise RWB_LOCK_TIMEOUT.")
-                    if not announced:
-                        get_logger("store").warning(
-                            "waiting for the store lock of %s, held by %s (up to %g s)",
-                            self.path.parent, _describe_owner(owner), timeout)
-                        announced = True
-                    time.sleep(min(0.05 + waited / 10, 0.5, max(timeout - waited, 0.01)))
+                    announced = _wait_or_give_up(self.path.parent, _read_owner(fd), started,
+                                                 timeout, announced)
             self.previous_owner = _read_owner(fd)  # left by a holder that did not release
-            record = {"pid": os.getpid(), "host": _HOST, "since": _now_iso(),
-                      "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])[:200]}
+            record = _holder_record()
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(record).encode(), 0)
             return fd
@@ -479,6 +495,10 @@ class SnapshotStore:
             except PermissionError:  # a read-only store can still be read
                 if not (self.root / "snapshots").is_dir():
                     raise
+        self._open(lock_timeout, recover)
+
+    def _open(self, lock_timeout: float | None, recover: bool):
+        "The state every store starts with; undo a dead writer's leftovers when `recover`."
         self.lock_timeout = lock_timeout
         self._con = None
         self._con_heads = None
@@ -1294,13 +1314,6 @@ class ObjectBackend:
 # %% ../../nbs/data/05_store.ipynb #4e7f5860
 LEASE_S = 120.0  # how long an object-store lease lasts without renewal (env `RWB_LEASE_S`)
 
-_PROCESS_LEASES: dict = {}  # store URI -> {"guard", "depth", "thread", "token"} of this process
-
-def _forget_leases_in_child():
-    _PROCESS_LEASES.clear()
-
-os.register_at_fork(after_in_child=_forget_leases_in_child)
-
 def _lease_seconds() -> float:
     text = os.environ.get("RWB_LEASE_S", "")
     try:
@@ -1317,7 +1330,7 @@ def _lease_is_stale(owner: dict) -> bool:
     except (TypeError, ValueError):
         return True
 
-class LeaseLock:
+class LeaseLock(StoreLock):
     "The writer lock of a store on object storage: a `lock` object created only if absent."
 
     def __init__(
@@ -1329,21 +1342,11 @@ class LeaseLock:
         self.timeout = timeout
         self.previous_owner = None  # a holder whose lease went stale, seen on acquiring
 
-    def _state(self) -> dict:
-        with _PROCESS_GUARD:
-            return _PROCESS_LEASES.setdefault(
-                self.backend.uri, {"guard": threading.RLock(), "depth": 0, "token": None})
-
-    @property
-    def held(self) -> bool:
-        "True when this thread holds the lease."
-        state = self._state()
-        return state["depth"] > 0 and state.get("thread") == threading.get_ident()
+    def _key(self) -> str:
+        return self.backend.uri
 
     def _record(self, token: str) -> bytes:
-        record = {"pid": os.getpid(), "host": _HOST, "since": _now_iso(), "token": token,
-                  "expires": time.time() + _lease_seconds(),
-                  "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])[:200]}
+        record = {**_holder_record(), "token": token, "expires": time.time() + _lease_seconds()}
         return json.dumps(record).encode()
 
     def _owner(self) -> dict | None:
@@ -1354,25 +1357,8 @@ class LeaseLock:
         except ValueError:
             return {"pid": "?", "host": "?", "command": "unreadable lock object", "expires": 0}
 
-    def acquire(self) -> bool:
-        "Take the lease, waiting up to the timeout; True when this call took it (not re-entered)."
-        timeout = _lock_timeout(self.timeout)
-        state = self._state()
-        if not state["guard"].acquire(timeout=max(timeout, 0)):
-            raise StoreLockedError(f"the store lock of {self.backend.uri} is held by another "
-                                   f"thread of this process; gave up after {timeout:g} s.")
-        if state["depth"] == 0:
-            try:
-                state["token"] = self._take(timeout)
-                state["renewed"] = time.monotonic()
-            except BaseException:
-                state["guard"].release()
-                raise
-            state["thread"] = threading.get_ident()
-        state["depth"] += 1
-        return state["depth"] == 1
-
     def _take(self, timeout: float) -> str:
+        "Create the lock object (breaking a stale one); the token that says it is ours."
         token = uuid.uuid4().hex
         started, announced = time.monotonic(), False
         while not self.backend.create("lock", self._record(token)):
@@ -1385,18 +1371,8 @@ class LeaseLock:
                 self.previous_owner = owner
                 self.backend.remove(["lock"])
                 continue
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                raise StoreLockedError(
-                    f"the store {self.backend.uri} is locked by {_describe_owner(owner)}; "
-                    f"gave up after {timeout:g} s.",
-                    hint="Wait for that writer to finish, or raise RWB_LOCK_TIMEOUT.")
-            if not announced:
-                get_logger("store").warning(
-                    "waiting for the store lock of %s, held by %s (up to %g s)",
-                    self.backend.uri, _describe_owner(owner), timeout)
-                announced = True
-            time.sleep(min(0.05 + waited / 10, 0.5, max(timeout - waited, 0.01)))
+            announced = _wait_or_give_up(self.backend.uri, owner, started, timeout, announced)
+        self._state()["renewed"] = time.monotonic()
         return token
 
     def renew(self):
@@ -1405,32 +1381,15 @@ class LeaseLock:
         if time.monotonic() - state.get("renewed", 0.0) < _lease_seconds() / 4:
             return  # renewed recently enough
         state["renewed"] = time.monotonic()
-        if state["depth"] > 0 and state["token"]:
+        if state["depth"] > 0 and state["handle"]:
             owner = self._owner() or {}
-            if owner.get("token") == state["token"]:
-                self.backend.write("lock", self._record(state["token"]))
+            if owner.get("token") == state["handle"]:
+                self.backend.write("lock", self._record(state["handle"]))
 
-    def release(self):
-        "Give the lease back (the last release of this thread deletes the lock object)."
-        state = self._state()
-        state["depth"] -= 1
-        if state["depth"] == 0:
-            token, state["token"], state["thread"] = state["token"], None, None
-            try:
-                owner = self._owner() or {}
-                if owner.get("token") == token:  # not a lease someone broke and took since
-                    self.backend.remove(["lock"])
-            finally:
-                state["guard"].release()
-            return
-        state["guard"].release()
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
+    def _give_back(self, token: str):
+        owner = self._owner() or {}
+        if owner.get("token") == token:  # not a lease someone broke and took since
+            self.backend.remove(["lock"])
 
 # %% ../../nbs/data/05_store.ipynb #3423fb2e
 def _object_garbage(store, older_than_s: float = 3600.0) -> list[dict]:
@@ -1483,14 +1442,7 @@ class ObjectSnapshotStore(SnapshotStore):
         self.root = self.backend.uri
         key = sha256(self.root.encode()).hexdigest()[:16]
         self.cache = Path(cache) if cache else get_settings().home / "cache" / "store" / key
-        self.lock_timeout = lock_timeout
-        self._con = None
-        self._con_heads = None
-        if recover:
-            self._recover_if_free()
-
-    def __repr__(self) -> str:
-        return f"SnapshotStore({self.root!r})"
+        self._open(lock_timeout, recover)
 
     def lock(self, timeout: float | None = None) -> LeaseLock:
         "The store's writer lease (use it as a context manager)."
