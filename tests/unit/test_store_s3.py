@@ -238,3 +238,15 @@ def test_ingest_snapshot_train_register_with_the_workspace_on_s3(bucket, monkeyp
     session = ort.InferenceSession(f"{folder}/model.onnx", providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"x": X[:5]})[0].ravel(), X[:5] @ weights,
                                rtol=1e-5)
+
+    # then a writer of that workspace store is SIGKILLed mid snapshot: the heads stay the old ones
+    heads = store.commit_record()["heads"]
+    counts = dict.fromkeys(["runs", "kills", "failed_runs", "inconsistent_heads", "partial_heads",
+                            "incomplete_seen", "leftovers_after_recovery", "damaged"], 0)
+    point = int(np.random.default_rng(3).integers(1, 8))  # checkpoints 1-7 come before the commit
+    store_faults._run(multiprocessing.get_context("fork"), _killed_writer, (store.root, 5, point),
+                      60.0, counts)
+    _check_after_kill(store.root, [heads], counts, tmp_path / "after-kill")
+    assert counts["kills"] == 1 and counts["incomplete_seen"] > 0
+    zero = ("inconsistent_heads", "partial_heads", "leftovers_after_recovery", "damaged")
+    assert {name: counts[name] for name in zero} == dict.fromkeys(zero, 0)
