@@ -11,9 +11,10 @@ __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_
            'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'TRUST_PICKLES_ENV', 'WorkbenchError',
            'ConfigError', 'DataError', 'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'UnknownIdError',
            'require_columns', 'limit_threads', 'subpackage_exports', 'check_fitted', 'Settings', 'get_settings',
-           'Workspace', 'get_workspace', 'seed_everything', 'get_logger', 'progress', 'new_run_dir', 'save_metrics',
-           'Metric', 'metric_registry', 'select_metrics', 'ArtifactError', 'file_sha256', 'file_hashes', 'check_hashes',
-           'read_manifest', 'saved_attributes', 'pickles_trusted', 'require_trusted_pickle']
+           'Workspace', 'get_workspace', 'workspace_uri', 'publish_run_dir', 'seed_everything', 'get_logger',
+           'progress', 'new_run_dir', 'save_metrics', 'Metric', 'metric_registry', 'select_metrics', 'ArtifactError',
+           'file_sha256', 'file_hashes', 'check_hashes', 'read_manifest', 'saved_attributes', 'pickles_trusted',
+           'require_trusted_pickle']
 
 # %% ../nbs/00_core.ipynb #8a4118b5
 import logging
@@ -193,6 +194,14 @@ def _env_int(name: str, default: int) -> int:
     except ValueError:
         raise ConfigError(f"environment variable {name}={raw!r} is not an integer.") from None
 
+def _workspace_uri(text: str) -> str:
+    "`RWB_WORKSPACE` checked: empty, or a URI with a scheme such as s3://bucket/prefix."
+    text = text.strip().rstrip("/")
+    if text and ("://" not in text or text.startswith("file://")):
+        raise ConfigError(f"RWB_WORKSPACE={text!r} is not an object-storage URI.",
+                          hint="Use e.g. s3://bucket/prefix; a local workspace is set by RWB_HOME.")
+    return text
+
 @dataclass(frozen=True)
 class Settings:
     "Workbench settings, read from environment variables by `Settings.from_env()`."
@@ -203,6 +212,7 @@ class Settings:
     progress: bool = True     # show progress bars
     mlflow_tracking_uri: str = ""   # MLflow tracking URI
     optuna_storage: str = ""        # Optuna storage URL
+    workspace_uri: str = ""         # object-storage home of store, artifacts and runs (or "")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -220,6 +230,7 @@ class Settings:
             progress=os.environ.get("RWB_PROGRESS", "1") not in ("0", "false", "no"),
             mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
             optuna_storage=os.environ.get("RWB_OPTUNA_STORAGE") or f"sqlite:///{home / 'optuna.db'}",
+            workspace_uri=_workspace_uri(os.environ.get("RWB_WORKSPACE", "")),
         )
 
 def get_settings() -> Settings:
@@ -255,6 +266,30 @@ def get_workspace(root: str | Path | None = None) -> Workspace:
         raise ConfigError(f"workspace path {home} exists and is not a folder.",
                           hint="Point RWB_HOME at a folder.")
     return Workspace(home)
+
+def workspace_uri(*parts: str) -> str:
+    "`<RWB_WORKSPACE>/<parts>` when the workspace is on object storage, else \"\"."
+    base = get_settings().workspace_uri
+    return "/".join([base, *parts]) if base else ""
+
+def publish_run_dir(
+    folder: str | Path,  # a finished run folder (under `<RWB_HOME>/runs` or anywhere)
+) -> str:
+    "Copy a run folder to `<RWB_WORKSPACE>/runs/...` when the workspace is on object storage."
+    base = workspace_uri("runs")
+    if not base:
+        return ""
+    import fsspec
+    folder = Path(folder).resolve()
+    try:
+        relative = folder.relative_to(get_workspace().root / "runs").as_posix()
+    except ValueError:
+        relative = folder.name
+    target = f"{base}/{relative}"
+    fs, prefix = fsspec.core.url_to_fs(target)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        fs.put_file(str(path), f"{prefix}/{path.relative_to(folder).as_posix()}")
+    return target
 
 # %% ../nbs/00_core.ipynb #7682e393
 def seed_everything(seed: int | None = None) -> np.random.Generator:
@@ -314,6 +349,7 @@ def save_metrics(metrics: dict, name: str, run_dir: str | Path = "") -> Path:
     "Write `metrics` as JSON to `<run_dir>/<name>.metrics.json` and return the path."
     path = new_run_dir(name, run_dir) / f"{name}.metrics.json"
     path.write_text(json.dumps(_json_ready(metrics), indent=2, sort_keys=True))
+    publish_run_dir(path.parent)  # a workspace on object storage keeps a copy of the run
     return path
 
 # %% ../nbs/00_core.ipynb #c42cb66d

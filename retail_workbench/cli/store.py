@@ -14,11 +14,14 @@ from pathlib import Path
 import typer
 
 # %% ../../nbs/cli/92_store.ipynb #fae4ca40
-def _open_store(store: str):
-    from retail_workbench.data.store import SnapshotStore
-    return SnapshotStore(Path(store) if store else None)
+def _open_store(store: str, **options):
+    from retail_workbench.data.store import SnapshotStore, is_object_uri
+    if not store:
+        return SnapshotStore(**options)
+    return SnapshotStore(store if is_object_uri(store) else Path(store), **options)
 
-_STORE_OPTION = typer.Option("", "--store", help="Store folder (default: <workspace>/data/store).")
+_STORE_OPTION = typer.Option("", "--store", help="Store folder or URI such as s3://bucket/prefix "
+                             "(default: <workspace>/data/store, or <RWB_WORKSPACE>/data/store).")
 
 def snapshots(
     table: str = typer.Option("", "--table", help="Only snapshots of this table."),
@@ -144,8 +147,7 @@ def materialize(
 _RECORDS_OPTION = typer.Option(False, "--json", help="Print JSON records instead of text.")
 
 def _open_as_found(store: str):
-    from retail_workbench.data.store import SnapshotStore
-    return SnapshotStore(Path(store) if store else None, recover=False)
+    return _open_store(store, recover=False)
 
 def store_verify(
     snapshot_ids: list[str] = typer.Argument(None, help="Snapshot ids or unique prefixes "

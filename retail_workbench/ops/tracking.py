@@ -17,7 +17,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from ..core import ConfigError, WorkbenchError, get_logger, get_settings, get_workspace
+from ..core import (ConfigError, WorkbenchError, get_logger, get_settings,
+                                   get_workspace, workspace_uri)
 from ..data.store import SnapshotStore
 
 # %% ../../nbs/ops/40_tracking.ipynb #ba157a7e
@@ -80,15 +81,15 @@ def configure_mlflow() -> str:
 def get_experiment_id(
     name: str = DEFAULT_EXPERIMENT,  # experiment name
 ) -> str:
-    "Id of experiment `name`, created (with artifacts in the workspace when local) if missing."
+    "Id of experiment `name`, created (artifacts in the workspace, or RWB_WORKSPACE) if missing."
     from mlflow.tracking import MlflowClient
     uri = configure_mlflow()
     client = MlflowClient()
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = None
-    if _is_local(uri):
+    location = workspace_uri("artifacts", "mlflow", name) or None  # RWB_WORKSPACE=s3://...
+    if location is None and _is_local(uri):
         location = get_workspace().path("artifacts", "mlflow", name).as_uri()
     return client.create_experiment(name, artifact_location=location)
 
