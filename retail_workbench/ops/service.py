@@ -159,20 +159,20 @@ class FastRecommender:
 SEARCH_FIELDS = (TITLE_COL, BRAND_COL, CATEGORY_COL, PRICE_COL)  # catalogue fields /search returns
 
 class CatalogSearch:
-    "search(query, k) over BM25 retrieval and the search ranker of `search.rank` (the adapter)."
+    "search(query, k) for the service: `search.index.ProductSearch` over the catalogue's index."
     def __init__(
         self,
-        catalog: pd.DataFrame,  # catalog table (the current version of each item is used)
-        ranker=None,            # a fitted SearchRanker to order the candidates; None: BM25 order
-        candidates: int = 100,  # BM25 candidates the ranker reorders
+        catalog: pd.DataFrame | None,  # catalog table (the current version of each item is indexed); None: `index`
+        ranker=None,            # anything with `score(pairs)` (a fitted SearchRanker) to order the candidates; None: BM25 order
+        candidates: int = 100,  # candidates the ranker reorders
         version: str = "",      # registry version (reported in answers)
+        index=None,             # a fitted or loaded `search.index.ProductIndex` instead of indexing `catalog`
     ):
-        from retail_workbench.search.rank import BM25Index, current_catalog
-        self.items = current_catalog(catalog)
-        text = (self.items[TITLE_COL].fillna("").astype(str) + " "
-                + self.items[BRAND_COL].fillna("").astype(str) + " "
-                + self.items[CATEGORY_COL].fillna("").astype(str))
-        self.index = BM25Index().fit(self.items.index, text)
+        from retail_workbench.search.index import ProductIndex, ProductSearch
+        if index is None and catalog is None:
+            raise ConfigError("CatalogSearch needs a catalog or a search index.")
+        self.index = index if index is not None else ProductIndex().fit(catalog)
+        self.engine = ProductSearch(self.index, ranker, candidates)
         self.ranker, self.candidates, self.version = ranker, candidates, str(version)
 
     @classmethod
@@ -182,17 +182,8 @@ class CatalogSearch:
 
     def search(self, query: str, k: int = 10) -> pd.DataFrame:
         "The `k` best items for `query`: item_id, score, rank and SEARCH_FIELDS."
-        scores = self.index.scores(query)
-        matched = np.flatnonzero(scores > 0)
-        best = matched[np.argsort(-scores[matched], kind="stable")][:self.candidates]
-        ids = self.items.index[best]
-        if self.ranker is not None and len(ids):
-            ranked = self.ranker.rank(query, ids).head(k)
-        else:
-            ranked = pd.DataFrame({ITEM_COL: ids[:k], SCORE_COL: scores[best][:k],
-                                   RANK_COL: np.arange(1, min(k, len(ids)) + 1)})
-        shown = self.items.loc[ranked[ITEM_COL], list(SEARCH_FIELDS)].reset_index(drop=True)
-        return pd.concat([ranked.reset_index(drop=True), shown], axis=1)
+        found = self.engine.search(query, k)
+        return found[[ITEM_COL, SCORE_COL, RANK_COL, *SEARCH_FIELDS]]
 
     def smoke(self):
         "Raise unless a query runs."

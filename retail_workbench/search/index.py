@@ -314,10 +314,11 @@ class ProductSearch:
                 ):
         check_fitted(index, "index_")
         self.index, self.ranker, self.n_candidates = index, ranker, n_candidates
+        if ranker is not None and not callable(getattr(ranker, "score", None)):
+            raise ConfigError("the ranker has no score(pairs) method: pass a fitted SearchRanker or an OnnxSearchScorer.")
+        # the items the ranker has features for (a SearchRanker's or its ONNX scorer's featurizer); None: all
         featurizer = getattr(ranker, "featurizer_", None) or getattr(ranker, "featurizer", None)
-        if ranker is not None and featurizer is None:
-            raise ConfigError("the ranker has no featurizer: pass a fitted SearchRanker or an OnnxSearchScorer.")
-        self.ranked_items = None if ranker is None else featurizer.items_.index
+        self.ranked_items = None if featurizer is None else featurizer.items_.index
 
     def search(self,
                query: str,     # what the shopper typed
@@ -329,7 +330,8 @@ class ProductSearch:
         ids, retrieval = found[ITEM_COL].to_numpy(), found[SCORE_COL].to_numpy()
         score, order = retrieval.copy(), np.arange(len(ids))
         if self.ranker is not None and len(ids):
-            known = np.flatnonzero(self.ranked_items.get_indexer(ids) >= 0)
+            known = (np.arange(len(ids)) if self.ranked_items is None
+                     else np.flatnonzero(self.ranked_items.get_indexer(ids) >= 0))
             score = np.full(len(ids), np.nan)
             # the ranker's click features are keyed by logged queries: a corrected typo is the query it knows
             corrected = self.index.correct(query)

@@ -271,12 +271,9 @@ def test_workers_answer_and_a_killed_worker_is_replaced(files):
 
 
 class CheapestFirst:
-    "A ranker with SearchRanker's `rank` signature that orders candidates by price."
-    def rank(self, query, candidates):
-        prices = CATALOG.set_index("item_id").loc[list(candidates), "price"]
-        ordered = prices.sort_values(kind="stable")
-        return pd.DataFrame({"item_id": ordered.index, "score": -ordered.to_numpy(),
-                             "rank": np.arange(1, len(ordered) + 1)})
+    "A ranker with SearchRanker's `score(pairs)` signature that puts cheaper candidates first."
+    def score(self, pairs):
+        return -CATALOG.set_index("item_id").loc[pairs["item_id"], "price"].to_numpy()
 
 
 def test_search_adapter_reorders_the_bm25_candidates_with_the_ranker():
