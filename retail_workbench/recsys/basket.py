@@ -8,7 +8,7 @@ __all__ = ['BASKET_COL', 'BASKET_SOURCES', 'QUANTITY_COLUMNS', 'RULE_COLUMNS', '
            'fpgrowth_itemsets', 'association_rules', 'readable_rules', 'basket_rules', 'BasketRecommender',
            'lift_matrix_figure', 'rule_network_figure', 'save_basket_model', 'load_basket_model']
 
-# %% ../../nbs/recsys/13_basket.ipynb #51075909
+# %% ../../nbs/recsys/13_basket.ipynb #c7592402
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -22,7 +22,7 @@ from ..core import (CATEGORY_COL, ConfigError, DataError, EVENT_COL, EVENT_ORDER
                                    UnknownIdError, USER_COL, check_fitted, progress)
 from ..data.loaders import NON_PRODUCT_CODES
 
-# %% ../../nbs/recsys/13_basket.ipynb #bd424c6f
+# %% ../../nbs/recsys/13_basket.ipynb #120eda1d
 BASKET_COL = "basket_id"  # the order (invoice, basket) a line belongs to
 BASKET_SOURCES = {  # column mapping of each accepted layout, tried in order
     "baskets": {BASKET_COL: BASKET_COL, ITEM_COL: ITEM_COL},
@@ -47,7 +47,7 @@ def _non_product(codes: pd.Series, layout: str) -> np.ndarray:
         flagged |= ~upper.str.match(r"^\d")
     return flagged.to_numpy(copy=True)
 
-# %% ../../nbs/recsys/13_basket.ipynb #6d9cc8d5
+# %% ../../nbs/recsys/13_basket.ipynb #bb7999af
 @dataclass
 class Baskets:
     "Cleaned baskets (one row per distinct basket and item) and what cleaning removed."
@@ -119,7 +119,7 @@ def basket_lines(
                   items=int(distinct[ITEM_COL].nunique()), lines_kept=len(distinct))
     return Baskets(distinct, report)
 
-# %% ../../nbs/recsys/13_basket.ipynb #d63e4fc8
+# %% ../../nbs/recsys/13_basket.ipynb #63d381f5
 def _grow(paths: dict, min_count: int, max_len: int, suffix: tuple, found: list,
           show_progress: bool = False):
     "Append (itemset, count) of every frequent itemset ending in `suffix` to `found`."
@@ -194,7 +194,7 @@ def fpgrowth_itemsets(
     return result.sort_values(["size", "count", "itemset"], ascending=[True, False, True],
                               ignore_index=True)
 
-# %% ../../nbs/recsys/13_basket.ipynb #f0021b5d
+# %% ../../nbs/recsys/13_basket.ipynb #148ab633
 RULE_COLUMNS = ("antecedent", "consequent", "antecedent_support", "consequent_support", "support",
                 "confidence", "lift", "leverage", "conviction")
 
@@ -248,7 +248,7 @@ def _subsets(itemset: tuple, size: int):
     from itertools import combinations
     return combinations(itemset, size)
 
-# %% ../../nbs/recsys/13_basket.ipynb #d354614b
+# %% ../../nbs/recsys/13_basket.ipynb #06fe6c1e
 def _label(items: tuple, labels) -> str:
     names = [str(labels.get(i, i)) if labels is not None else str(i) for i in items]
     return " + ".join(name[:40] for name in names)
@@ -261,7 +261,7 @@ def readable_rules(
     return rules.assign(antecedent=rules["antecedent"].map(lambda a: _label(a, labels)),
                         consequent=rules["consequent"].map(lambda c: _label(c, labels)))
 
-# %% ../../nbs/recsys/13_basket.ipynb #5f374dc8
+# %% ../../nbs/recsys/13_basket.ipynb #f9b0b4ce
 def basket_rules(
     table: pd.DataFrame,          # order lines in one of the BASKET_SOURCES layouts
     min_support: float = 0.01,    # least share of baskets
@@ -282,7 +282,7 @@ def basket_rules(
     report = {**baskets.report, "itemsets": len(itemsets), "rules": len(rules)}
     return rules, report
 
-# %% ../../nbs/recsys/13_basket.ipynb #83765b17
+# %% ../../nbs/recsys/13_basket.ipynb #e2af7e5e
 def _check_orders(interactions: pd.DataFrame):
     if not isinstance(interactions, pd.DataFrame):
         raise SchemaError(f"interactions must be a pandas DataFrame, got "
@@ -324,7 +324,7 @@ def _ranked(keys: pd.Index, item_index: pd.Index, scores: np.ndarray, k: int, ke
                           RANK_COL: np.tile(np.arange(1, k + 1), len(keys)).astype("int64")})
     return frame[np.isfinite(frame[SCORE_COL].to_numpy())].reset_index(drop=True)
 
-# %% ../../nbs/recsys/13_basket.ipynb #09b32dea
+# %% ../../nbs/recsys/13_basket.ipynb #b1c1f823
 class BasketRecommender(BaseEstimator):
     "Items bought together with the customer's items (pair rules by FP-growth), then popularity."
 
@@ -355,8 +355,8 @@ class BasketRecommender(BaseEstimator):
         orders = interactions[interactions[SESSION_COL].astype(str).isin(
             baskets.lines[BASKET_COL].unique())]
         self.user_index_ = pd.Index(pd.unique(interactions[USER_COL])).sort_values()
-        self.item_index_ = pd.Index(pd.unique(interactions[ITEM_COL].astype(str))).sort_values()
-        users_per_item = orders.groupby(orders[ITEM_COL].astype(str))[USER_COL].nunique()
+        self.item_index_ = pd.Index(pd.unique(interactions[ITEM_COL])).sort_values()
+        users_per_item = orders.groupby(ITEM_COL)[USER_COL].nunique()
         popularity = users_per_item.reindex(self.item_index_).fillna(0).to_numpy(float)
         self.popularity_ = popularity / max(popularity.max(), 1.0)
         self.similarity_ = self._rule_matrix(self.rules_)
@@ -366,8 +366,9 @@ class BasketRecommender(BaseEstimator):
     def _rule_matrix(self, rules: pd.DataFrame) -> sp.csr_matrix:
         "Antecedent item x consequent item matrix of rule confidences."
         n_items = len(self.item_index_)
-        rows = self.item_index_.get_indexer([a[0] for a in rules["antecedent"]])
-        cols = self.item_index_.get_indexer([c[0] for c in rules["consequent"]])
+        names = pd.Index(self.item_index_.astype(str))  # rules hold the ids as text
+        rows = names.get_indexer([a[0] for a in rules["antecedent"]])
+        cols = names.get_indexer([c[0] for c in rules["consequent"]])
         return sp.csr_matrix((rules["confidence"].to_numpy(float), (rows, cols)),
                              shape=(n_items, n_items))
 
@@ -377,7 +378,7 @@ class BasketRecommender(BaseEstimator):
         if self.recent_orders is not None:
             rows = _last_orders(rows, self.recent_orders)
         user_codes = user_index.get_indexer(rows[USER_COL])
-        item_codes = self.item_index_.get_indexer(rows[ITEM_COL].astype(str))
+        item_codes = self.item_index_.get_indexer(rows[ITEM_COL])
         known = (user_codes >= 0) & (item_codes >= 0)
         history = sp.csr_matrix((np.ones(int(known.sum()), dtype=np.float32),
                                  (user_codes[known], item_codes[known])),
@@ -423,7 +424,7 @@ class BasketRecommender(BaseEstimator):
     def _candidates(self, items) -> np.ndarray | None:
         if items is None:
             return None
-        wanted = _id_index(items).astype(str)
+        wanted = _id_index(items)
         codes = self.item_index_.get_indexer(wanted)
         if (codes < 0).any():
             raise UnknownIdError(f"{int((codes < 0).sum())} candidate item ids are unknown, "
@@ -439,7 +440,7 @@ class BasketRecommender(BaseEstimator):
     ) -> pd.DataFrame:
         "The `k` items most often bought with each item: item_id, similar_item_id, score, rank."
         check_fitted(self, "similarity_")
-        item_ids = _id_index(item_ids).astype(str)
+        item_ids = _id_index(item_ids)
         codes = self.item_index_.get_indexer(item_ids)
         if (codes < 0).any():
             raise UnknownIdError(f"unknown item ids {list(item_ids[codes < 0][:5])}.",
@@ -449,7 +450,7 @@ class BasketRecommender(BaseEstimator):
         scores[np.arange(len(codes)), codes] = -np.inf
         return _ranked(item_ids, self.item_index_, scores, k, ITEM_COL, "similar_item_id")
 
-# %% ../../nbs/recsys/13_basket.ipynb #f8d9b7e2
+# %% ../../nbs/recsys/13_basket.ipynb #1d7f1080
 def lift_matrix_figure(
     rules: pd.DataFrame,          # from association_rules
     n: int = 20,                  # rules shown (best lift first)
@@ -517,7 +518,7 @@ def _spring_layout(nodes: list, edges: list, seed: int, steps: int = 200) -> dic
         xy += np.clip(force, -0.5, 0.5) * (1 - step / steps)
     return {v: tuple(xy[i]) for v, i in index.items()}
 
-# %% ../../nbs/recsys/13_basket.ipynb #13db91f3
+# %% ../../nbs/recsys/13_basket.ipynb #75ea776e
 BASKET_FORMAT = "retail_workbench.basket"  # `format` field of the manifest
 BASKET_FORMAT_VERSION = 1
 BASKET_MANIFEST = "basket.json"
