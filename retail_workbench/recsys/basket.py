@@ -8,7 +8,7 @@ __all__ = ['BASKET_COL', 'BASKET_SOURCES', 'QUANTITY_COLUMNS', 'RULE_COLUMNS', '
            'fpgrowth_itemsets', 'association_rules', 'readable_rules', 'basket_rules', 'BasketRecommender',
            'lift_matrix_figure', 'rule_network_figure', 'save_basket_model', 'load_basket_model']
 
-# %% ../../nbs/recsys/13_basket.ipynb #c7592402
+# %% ../../nbs/recsys/13_basket.ipynb #b376b2fd
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -22,7 +22,7 @@ from ..core import (CATEGORY_COL, ConfigError, DataError, EVENT_COL, EVENT_ORDER
                                    UnknownIdError, USER_COL, check_fitted, progress)
 from ..data.loaders import NON_PRODUCT_CODES
 
-# %% ../../nbs/recsys/13_basket.ipynb #120eda1d
+# %% ../../nbs/recsys/13_basket.ipynb #2e6df87f
 BASKET_COL = "basket_id"  # the order (invoice, basket) a line belongs to
 BASKET_SOURCES = {  # column mapping of each accepted layout, tried in order
     "baskets": {BASKET_COL: BASKET_COL, ITEM_COL: ITEM_COL},
@@ -47,7 +47,7 @@ def _non_product(codes: pd.Series, layout: str) -> np.ndarray:
         flagged |= ~upper.str.match(r"^\d")
     return flagged.to_numpy(copy=True)
 
-# %% ../../nbs/recsys/13_basket.ipynb #bb7999af
+# %% ../../nbs/recsys/13_basket.ipynb #13fdcf80
 @dataclass
 class Baskets:
     "Cleaned baskets (one row per distinct basket and item) and what cleaning removed."
@@ -119,7 +119,7 @@ def basket_lines(
                   items=int(distinct[ITEM_COL].nunique()), lines_kept=len(distinct))
     return Baskets(distinct, report)
 
-# %% ../../nbs/recsys/13_basket.ipynb #63d381f5
+# %% ../../nbs/recsys/13_basket.ipynb #57c2c82b
 def _grow(paths: dict, min_count: int, max_len: int, suffix: tuple, found: list,
           show_progress: bool = False):
     "Append (itemset, count) of every frequent itemset ending in `suffix` to `found`."
@@ -194,7 +194,7 @@ def fpgrowth_itemsets(
     return result.sort_values(["size", "count", "itemset"], ascending=[True, False, True],
                               ignore_index=True)
 
-# %% ../../nbs/recsys/13_basket.ipynb #148ab633
+# %% ../../nbs/recsys/13_basket.ipynb #33b51e5d
 RULE_COLUMNS = ("antecedent", "consequent", "antecedent_support", "consequent_support", "support",
                 "confidence", "lift", "leverage", "conviction")
 
@@ -248,7 +248,7 @@ def _subsets(itemset: tuple, size: int):
     from itertools import combinations
     return combinations(itemset, size)
 
-# %% ../../nbs/recsys/13_basket.ipynb #06fe6c1e
+# %% ../../nbs/recsys/13_basket.ipynb #603ef131
 def _label(items: tuple, labels) -> str:
     names = [str(labels.get(i, i)) if labels is not None else str(i) for i in items]
     return " + ".join(name[:40] for name in names)
@@ -261,7 +261,7 @@ def readable_rules(
     return rules.assign(antecedent=rules["antecedent"].map(lambda a: _label(a, labels)),
                         consequent=rules["consequent"].map(lambda c: _label(c, labels)))
 
-# %% ../../nbs/recsys/13_basket.ipynb #f9b0b4ce
+# %% ../../nbs/recsys/13_basket.ipynb #63be2ee3
 def basket_rules(
     table: pd.DataFrame,          # order lines in one of the BASKET_SOURCES layouts
     min_support: float = 0.01,    # least share of baskets
@@ -282,7 +282,7 @@ def basket_rules(
     report = {**baskets.report, "itemsets": len(itemsets), "rules": len(rules)}
     return rules, report
 
-# %% ../../nbs/recsys/13_basket.ipynb #e2af7e5e
+# %% ../../nbs/recsys/13_basket.ipynb #bedd7737
 def _check_orders(interactions: pd.DataFrame):
     if not isinstance(interactions, pd.DataFrame):
         raise SchemaError(f"interactions must be a pandas DataFrame, got "
@@ -324,7 +324,7 @@ def _ranked(keys: pd.Index, item_index: pd.Index, scores: np.ndarray, k: int, ke
                           RANK_COL: np.tile(np.arange(1, k + 1), len(keys)).astype("int64")})
     return frame[np.isfinite(frame[SCORE_COL].to_numpy())].reset_index(drop=True)
 
-# %% ../../nbs/recsys/13_basket.ipynb #b1c1f823
+# %% ../../nbs/recsys/13_basket.ipynb #9c0333bd
 class BasketRecommender(BaseEstimator):
     "Items bought together with the customer's items (pair rules by FP-growth), then popularity."
 
@@ -361,6 +361,7 @@ class BasketRecommender(BaseEstimator):
         self.popularity_ = popularity / max(popularity.max(), 1.0)
         self.similarity_ = self._rule_matrix(self.rules_)
         self.seen_ = self._history_matrix(interactions, self.user_index_)
+        self.history_ = self._history_matrix(interactions, self.user_index_, self.recent_orders)
         return self
 
     def _rule_matrix(self, rules: pd.DataFrame) -> sp.csr_matrix:
@@ -372,11 +373,12 @@ class BasketRecommender(BaseEstimator):
         return sp.csr_matrix((rules["confidence"].to_numpy(float), (rows, cols)),
                              shape=(n_items, n_items))
 
-    def _history_matrix(self, interactions: pd.DataFrame, user_index: pd.Index) -> sp.csr_matrix:
-        "Users x items: 1 where the user ordered the item (in their last `recent_orders` orders)."
+    def _history_matrix(self, interactions: pd.DataFrame, user_index: pd.Index,
+                        recent_orders: int | None = None) -> sp.csr_matrix:
+        "Users x items: 1 where the user had the item (in their last `recent_orders` orders)."
         rows = interactions[[USER_COL, ITEM_COL, SESSION_COL, *_ts(interactions)]]
-        if self.recent_orders is not None:
-            rows = _last_orders(rows, self.recent_orders)
+        if recent_orders is not None:
+            rows = _last_orders(rows, recent_orders)
         user_codes = user_index.get_indexer(rows[USER_COL])
         item_codes = self.item_index_.get_indexer(rows[ITEM_COL])
         known = (user_codes >= 0) & (item_codes >= 0)
@@ -400,24 +402,27 @@ class BasketRecommender(BaseEstimator):
             raise ConfigError(f"k must be a positive integer, got {k}.")
         user_ids = _id_index(user_ids)
         codes = self.user_index_.get_indexer(user_ids)
-        history = self.seen_[np.maximum(codes, 0)]
+        history = self.history_[np.maximum(codes, 0)]
+        seen = self.seen_[np.maximum(codes, 0)]
         unknown = codes < 0
         if unknown.any():
             if interactions is None:
                 raise UnknownIdError(f"{int(unknown.sum())} user ids were not seen in training, "
                                      f"e.g. {list(user_ids[unknown][:5])}.",
                                      hint="Pass their orders as `interactions=` or drop them.")
-            new = self._history_matrix(interactions, user_ids[unknown])
-            history = sp.vstack([history[~unknown], new]).tocsr()
-            order = np.concatenate([np.flatnonzero(~unknown), np.flatnonzero(unknown)])
-            history = history[np.argsort(order)]
+            new_ids = user_ids[unknown]
+            order = np.argsort(np.concatenate([np.flatnonzero(~unknown), np.flatnonzero(unknown)]))
+            new_history = self._history_matrix(interactions, new_ids, self.recent_orders)
+            history = sp.vstack([history[~unknown], new_history]).tocsr()[order]
+            seen = sp.vstack([seen[~unknown],
+                              self._history_matrix(interactions, new_ids)]).tocsr()[order]
         scores = np.asarray((history @ self.similarity_).todense(), dtype=np.float64)
         scores += self.popularity_weight * self.popularity_
         candidates = self._candidates(items)
         if candidates is not None:
             scores[:, ~candidates] = -np.inf
-        if exclude_seen:
-            rows, cols = history.nonzero()
+        if exclude_seen:  # everything they had, not only the orders the scores come from
+            rows, cols = seen.nonzero()
             scores[rows, cols] = -np.inf
         return _ranked(user_ids, self.item_index_, scores, k, USER_COL, ITEM_COL)
 
@@ -450,7 +455,7 @@ class BasketRecommender(BaseEstimator):
         scores[np.arange(len(codes)), codes] = -np.inf
         return _ranked(item_ids, self.item_index_, scores, k, ITEM_COL, "similar_item_id")
 
-# %% ../../nbs/recsys/13_basket.ipynb #1d7f1080
+# %% ../../nbs/recsys/13_basket.ipynb #8abdf4ae
 def lift_matrix_figure(
     rules: pd.DataFrame,          # from association_rules
     n: int = 20,                  # rules shown (best lift first)
@@ -518,13 +523,13 @@ def _spring_layout(nodes: list, edges: list, seed: int, steps: int = 200) -> dic
         xy += np.clip(force, -0.5, 0.5) * (1 - step / steps)
     return {v: tuple(xy[i]) for v, i in index.items()}
 
-# %% ../../nbs/recsys/13_basket.ipynb #75ea776e
+# %% ../../nbs/recsys/13_basket.ipynb #e224fde5
 BASKET_FORMAT = "retail_workbench.basket"  # `format` field of the manifest
 BASKET_FORMAT_VERSION = 1
 BASKET_MANIFEST = "basket.json"
 BASKET_FILES = ("rules.parquet", "users.parquet", "items.parquet", "arrays.npz")
 BASKET_ATTRIBUTES = ("rules_", "report_", "user_index_", "item_index_", "popularity_",
-                     "similarity_", "seen_")
+                     "similarity_", "seen_", "history_")
 
 def save_basket_model(
     model: BasketRecommender,  # a fitted basket recommender
@@ -543,9 +548,12 @@ def save_basket_model(
     rules.to_parquet(folder / "rules.parquet")
     pd.DataFrame({USER_COL: model.user_index_}).to_parquet(folder / "users.parquet")
     pd.DataFrame({ITEM_COL: model.item_index_}).to_parquet(folder / "items.parquet")
-    seen = model.seen_.tocsr()
-    np.savez(folder / "arrays.npz", popularity=model.popularity_, seen_indptr=seen.indptr,
-             seen_indices=seen.indices, seen_shape=np.array(seen.shape))
+    arrays = {"popularity": model.popularity_}
+    for name in ("seen", "history"):
+        matrix = getattr(model, f"{name}_").tocsr()
+        arrays.update({f"{name}_indptr": matrix.indptr, f"{name}_indices": matrix.indices,
+                       f"{name}_shape": np.array(matrix.shape)})
+    np.savez(folder / "arrays.npz", **arrays)
     manifest = {"format": BASKET_FORMAT, "format_version": BASKET_FORMAT_VERSION,
                 "params": model.get_params(), "report": model.report_, "files": list(BASKET_FILES)}
     (folder / BASKET_MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
@@ -569,9 +577,11 @@ def load_basket_model(
     model.item_index_ = pd.Index(pd.read_parquet(folder / "items.parquet")[ITEM_COL])
     with np.load(folder / "arrays.npz", allow_pickle=False) as arrays:
         model.popularity_ = arrays["popularity"]
-        indices = arrays["seen_indices"]
-        model.seen_ = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices,
-                                     arrays["seen_indptr"]), shape=tuple(arrays["seen_shape"]))
+        for name in ("seen", "history"):
+            indices = arrays[f"{name}_indices"]
+            matrix = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices,
+                                    arrays[f"{name}_indptr"]), shape=tuple(arrays[f"{name}_shape"]))
+            setattr(model, f"{name}_", matrix)
     model.similarity_ = model._rule_matrix(model.rules_)
     return model
 
