@@ -249,10 +249,15 @@ class CustomerSegmenter(BaseEstimator):
         self.profiles_.insert(0, SEGMENT_COL, self.names_.reindex(self.profiles_.index))
         return self
 
+    def transform(self, features: pd.DataFrame) -> np.ndarray:
+        "The log-transformed, scaled feature matrix k-means clusters (one row per customer)."
+        check_fitted(self, "kmeans_")
+        return self.scaler_.transform(self._matrix(features))
+
     def predict_cluster(self, features: pd.DataFrame) -> np.ndarray:
         "Cluster number of each customer in `features`."
-        check_fitted(self, "kmeans_")
-        return self.kmeans_.predict(self.scaler_.transform(self._matrix(features)))
+        scaled = self.transform(features)
+        return self.kmeans_.predict(scaled)
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         "Segment name of each customer in `features` (index kept)."

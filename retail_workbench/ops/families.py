@@ -49,7 +49,9 @@ FAMILIES: dict[str, Family] = {}
 
 # Modules that add their families to `FAMILIES` when imported, one per model domain, so a new family
 # lives beside its models and this module stays free of their imports. Loaded on the first lookup.
-FAMILY_MODULES: tuple[str, ...] = ("retail_workbench.recsys.two_stage_family",)
+FAMILY_MODULES: tuple[str, ...] = ("retail_workbench.recsys.two_stage_family",
+                                   "retail_workbench.recsys.families",
+                                   "retail_workbench.customers.segment_family")
 
 def _load_family_modules():
     for module in FAMILY_MODULES:

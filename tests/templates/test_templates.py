@@ -59,6 +59,13 @@ EXPECTED = {
         "ari_vs_truth": approx(0.463, rel=0.05),
         "silhouette": approx(0.3994, rel=0.05),
     },
+    "train_basket": {              # two days of Online Retail invoices, with their dirt
+        "baskets": 129,
+        "giant_baskets_dropped": 2,
+        "lines_cancelled_or_returned": 27,
+        "rules": 725,
+        "top_lift": approx(32.25, rel=0.01),
+    },
     "train_forecaster": {
         "arima_mase": approx(0.5618, rel=0.05),               # seasonal naive: 1.0
         "arima_coverage": approx(0.8452, rel=0.05),

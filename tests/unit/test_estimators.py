@@ -26,6 +26,7 @@ USE_BEFORE_FIT = {
     "ItemKNNRecommender": lambda model: model.similar_items([1]),
     "RandomRecommender": lambda model: model.recommend([1]),
     "LightFMRecommender": lambda model: model.recommend([1], k=5),
+    "BasketRecommender": lambda model: model.recommend([1]),
     "SeasonalNaive": lambda model: model.predict(horizon=3),
     "MovingAverage": lambda model: model.predict(horizon=3),
     "DemandForecaster": lambda model: model.predict(horizon=3),
