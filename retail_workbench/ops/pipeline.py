@@ -44,6 +44,7 @@ class Step:
     parameters: dict = field(default_factory=dict)  # papermill parameters
     quick: dict = field(default_factory=dict)       # overrides for quick runs
     optional: bool = False       # skip (instead of failing) when the template is missing
+    skip_quick: bool = False     # left out of quick runs (`quick: skip`)
 
 @dataclass
 class PipelineSpec:
@@ -92,8 +93,12 @@ def load_pipeline(
         if not template.exists():
             raise ConfigError(f"pipeline {source}: step '{item['name']}' template {template} "
                               "does not exist.")
+        quick = item.get("quick") or {}
+        if quick != "skip" and not isinstance(quick, dict):
+            raise ConfigError(f"pipeline {source}: step '{item['name']}' has quick: {quick!r}; "
+                              "give parameter overrides or 'skip'.")
         parsed.append(Step(item["name"], template, dict(item.get("parameters") or {}),
-                           dict(item.get("quick") or {})))
+                           {} if quick == "skip" else dict(quick), skip_quick=quick == "skip"))
     return PipelineSpec(raw.get("name", "pipeline"), parsed, raw.get("kernel", "retail-workbench"),
                         raw.get("experiment", DEFAULT_EXPERIMENT), source)
 
@@ -267,7 +272,7 @@ def _execute(state: dict, spec: PipelineSpec, raise_on_failure: bool) -> Pipelin
     from mlflow.tracking import MlflowClient
     from retail_workbench.ops.tracking import configure_mlflow
     client = MlflowClient(configure_mlflow())
-    todo = [s for s in spec.steps if state["steps"][s.name]["status"] != "succeeded"]
+    todo = [s for s in spec.steps if state["steps"][s.name]["status"] not in ("succeeded", "skipped")]
     state["status"] = "running"
     _save_state(Path(state["run_dir"]), state)
     bar = progress(todo, desc=f"pipeline {state['run_id']}", unit="step")
@@ -323,7 +328,9 @@ def run_pipeline(
     state = {"run_id": run_id, "run_dir": str(run_dir), "spec": parsed.source, "quick": quick,
              "shared_kernel": shared_kernel, "data": data, "snapshots": {},
              "experiment_id": experiment_id, "mlflow_run_id": parent.info.run_id,
-             "status": "pending", "steps": {s.name: {"status": "pending"} for s in parsed.steps}}
+             "status": "pending",
+             "steps": {s.name: {"status": "skipped" if quick and s.skip_quick else "pending"}
+                       for s in parsed.steps}}
     if isinstance(spec, dict):
         (run_dir / "pipeline.yaml").write_text(yaml.safe_dump(spec))
         state["spec"] = str(run_dir / "pipeline.yaml")

@@ -35,6 +35,20 @@ def test_pipeline_file_is_checked(tmp_path):
     spec = load_pipeline({"steps": [{"name": "a", "template": str(FIXTURES / "ok_step.ipynb")},
                                     {"name": "b", "template": "gone", "optional": True}]})
     assert [s.name for s in spec.steps] == ["a"]
+    with pytest.raises(ConfigError, match="give parameter overrides or 'skip'"):
+        load_pipeline({"steps": [{"name": "a", "template": str(FIXTURES / "ok_step.ipynb"), "quick": 3}]})
+
+
+@pytest.mark.slow
+def test_quick_runs_leave_out_the_steps_marked_skip(workspace_home):
+    spec = {"name": "quick-skip", "templates": str(FIXTURES), "steps": [
+        {"name": "first", "template": "ok_step", "parameters": {"name": "first"}},
+        {"name": "full_only", "template": "ok_step", "parameters": {"name": "full_only"}, "quick": "skip"}]}
+    assert [s.skip_quick for s in load_pipeline(spec).steps] == [False, True]
+    result = run_pipeline(spec, quick=True)
+    assert result.status == "succeeded"
+    assert dict(zip(result.steps.name, result.steps.status)) == {"first": "succeeded", "full_only": "skipped"}
+    assert not (result.run_dir / "full_only.ipynb").exists()
 
 
 @pytest.mark.slow
