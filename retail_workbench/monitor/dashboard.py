@@ -79,16 +79,20 @@ class DriftDashboard:
             reference = match_weekdays(reference, current, self.ts_col)
         return reference, current
 
-    def figures(self, feature: str, window_start) -> tuple:
+    def figures(self, feature: str, window_start,
+                widget: bool = False) -> tuple:  # FigureWidgets rather than Figures
         "(distribution, drift over time) plotly figures of `feature` in one window."
         import plotly.graph_objects as go
         view = self._view(feature, window_start)
-        distribution = go.Figure(
+        # a widget is constructed with its data and layout (not from a Figure or a dict,
+        # which can reach the browser empty when the widget is displayed inside a box)
+        make = go.FigureWidget if widget else go.Figure
+        distribution = make(
             data=[go.Bar(name="reference", opacity=0.6, x=view["x"], y=view["ref"]),
                   go.Bar(name="current", opacity=0.6, x=view["x"], y=view["cur"])],
             layout=dict(height=320, barmode="overlay", margin=dict(t=40, b=30),
                         title=view["dist_title"], yaxis_title="share of rows"))
-        over_time = go.Figure(
+        over_time = make(
             data=[go.Scatter(name="drift score", mode="lines+markers", x=view["tx"], y=view["ty"]),
                   go.Scatter(name="selected", mode="markers", x=view["sx"], y=view["sy"],
                              marker=dict(size=14, color="red", symbol="circle-open"))],
@@ -108,10 +112,8 @@ class DriftDashboard:
                                                      layout=widgets.Layout(width="60%"))
         # figures are created with their first content: a FigureWidget inside a box only
         # receives later changes, not the state it had before it was displayed
-        distribution, over_time = self.figures(self.feature_picker.value,
-                                               self.window_slider.value)
-        self.distribution = go.FigureWidget(distribution)
-        self.drift_over_time = go.FigureWidget(over_time)
+        self.distribution, self.drift_over_time = self.figures(
+            self.feature_picker.value, self.window_slider.value, widget=True)
         self.alert_list = widgets.HTML()
         self.summary = widgets.HTML()
         self.feature_picker.observe(self._on_change, names="value")

@@ -185,16 +185,17 @@ def progress_traces(frame: pd.DataFrame) -> list:
 def progress_figure(
     history: pd.DataFrame,   # `version_history` of one family
     metric: str | None = None,  # default `headline_metric`
+    widget: bool = False,    # a FigureWidget (for dashboards) rather than a Figure
 ):
     "Every version's `metric` over time, coloured by gate decision, with the champion line."
     import plotly.graph_objects as go
     metric = metric or headline_metric(history)
     name = history.name.iloc[0] if len(history) else ""
-    fig = go.Figure(progress_traces(metric_frame(history, metric)))
-    fig.update_layout(title=f"{name}: {metric} over versions", height=380,
-                      xaxis_title="registered", yaxis_title=metric, margin=dict(t=50, b=40),
-                      hovermode="closest")
-    return fig
+    layout = dict(title=f"{name}: {metric} over versions", height=380,
+                  xaxis_title="registered", yaxis_title=metric, margin=dict(t=50, b=40),
+                  hovermode="closest")
+    make = go.FigureWidget if widget else go.Figure
+    return make(data=progress_traces(metric_frame(history, metric)), layout=layout)
 
 # %% ../../nbs/ops/48_progress.ipynb #609eaef9
 def _row(history: pd.DataFrame, version) -> pd.Series:
@@ -257,7 +258,7 @@ class ModelProgress(widgets.VBox):
         self._quiet = True
         self._family_options()
         import plotly.graph_objects as go
-        self.chart = go.FigureWidget(progress_figure(self.family, self.metric_picker.value))
+        self.chart = progress_figure(self.family, self.metric_picker.value, widget=True)
         self.chart.add_class("rwb-progress-chart")
         self._quiet = False
         self.family_picker.observe(lambda _: self._on_family(), names="value")
