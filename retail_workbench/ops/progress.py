@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['HISTORY_COLUMNS', 'GATE_SCORE', 'DECISION_COLORS', 'version_history', 'sample_registry', 'metric_names',
            'headline_metric', 'metric_frame', 'progress_traces', 'progress_figure', 'compare_versions', 'params_diff',
-           'ModelProgress', 'comparison_html', 'model_progress', 'registry_report_html']
+           'ModelProgress', 'default_pair', 'comparison_html', 'model_progress', 'registry_report_html']
 
 # %% ../../nbs/ops/48_progress.ipynb #464607aa
 import html
@@ -281,10 +281,8 @@ class ModelProgress(widgets.VBox):
         self.metric_picker.options = metric_names(family)
         self.metric_picker.value = headline_metric(family)
         versions = [(f"v{v}", int(v)) for v in family.version]
-        champion = family[family.aliases.str.contains(CHAMPION)]
-        first = int(champion.version.iloc[0]) if len(champion) else int(family.version.iloc[0])
         self.a_picker.options = self.b_picker.options = versions
-        self.a_picker.value, self.b_picker.value = first, int(family.version.iloc[-1])
+        self.a_picker.value, self.b_picker.value = default_pair(family)
 
     def _on_family(self):
         self._quiet = True
@@ -322,6 +320,16 @@ class ModelProgress(widgets.VBox):
         self.comparison.value = comparison_html(self.family, self.a_picker.value,
                                                 self.b_picker.value)
 
+def default_pair(history: pd.DataFrame) -> tuple:
+    "The two versions compared first: the champion and the latest (the one before the latest when it is the champion)."
+    versions = [int(v) for v in history.version]
+    champion = history[history.aliases.str.contains(CHAMPION)]
+    latest = versions[-1]
+    first = int(champion.version.iloc[0]) if len(champion) else versions[0]
+    if first == latest and len(versions) > 1:
+        first = versions[-2]
+    return first, latest
+
 def comparison_html(history: pd.DataFrame, a, b) -> str:
     "Metrics side by side and the parameter differences of two versions, as HTML tables."
     diff = params_diff(history, a, b)
@@ -357,7 +365,5 @@ def registry_report_html(
         shown["created"] = shown.created.dt.strftime("%Y-%m-%d %H:%M")
         classes = ["rwb-warn" if d == "rejected" else "" for d in family.decision]
         sections.append(html_table(shown, row_classes=classes))
-        champion = family[family.aliases.str.contains(CHAMPION)]
-        first = int(champion.version.iloc[0]) if len(champion) else int(family.version.iloc[0])
-        sections.append(comparison_html(family, first, int(family.version.iloc[-1])))
+        sections.append(comparison_html(family, *default_pair(family)))
     return html_report(title, sections, path)
