@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['registry_app', 'pipeline_app', 'COMMANDS', 'registry_ls', 'registry_promote', 'registry_rollback', 'registry_triton',
-           'registry_lineage', 'tune', 'default_pipeline_file', 'pipeline_run', 'pipeline_resume', 'serve', 'score']
+           'registry_lineage', 'registry_report', 'tune', 'default_pipeline_file', 'pipeline_run', 'pipeline_resume',
+           'serve', 'score']
 
 # %% ../../nbs/cli/96_ct.ipynb #ede95258
 import json
@@ -77,6 +78,18 @@ def registry_lineage(
     if not (trail["exists"] & trail["rehash_ok"]).all():
         typer.echo("some snapshots are missing or changed since training", err=True)
         raise typer.Exit(1)
+
+@registry_app.command("report")
+def registry_report(
+    html: str = typer.Option(..., "--html", help="Write the standalone HTML report here."),
+    name: str = typer.Option("", help="Only this registered model (default: all)."),
+):
+    "Model progress as a standalone HTML file: each family's metric over versions, gate decisions, comparison."
+    from retail_workbench.ops.progress import registry_report_html, version_history
+    history = version_history(name or None)
+    registry_report_html(html, name or None)
+    families = ", ".join(f"{n} ({len(v)} versions)" for n, v in history.groupby("name"))
+    typer.echo(f"wrote the model progress report of {families} to {html}")
 
 # %% ../../nbs/cli/96_ct.ipynb #785255b1
 def tune(

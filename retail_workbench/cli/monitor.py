@@ -11,6 +11,20 @@ import typer
 # %% ../../nbs/cli/95_monitor.ipynb #06f48ab7
 ALERT_EXIT_CODE = 3  # exit code of `rwb drift` when an alert at or above --fail-on fired
 
+def _write_html(path, ref, cur, reference, current, ts_col, n_windows, cols, max_rows):
+    "The drift report of `rwb drift --html`; only the schema changes when no column compares."
+    from retail_workbench.data.report import html_report
+    from retail_workbench.monitor.dashboard import drift_overview, drift_report_html, schema_html
+    from retail_workbench.monitor.drift import schema_drift
+    title = f"Drift: {current} against {reference}"
+    if not cols:
+        html_report(title, [schema_html(schema_drift(ref, cur)),
+                            "<p>no column to compare</p>"], path)
+        return
+    overview = drift_overview(ref, cur, ts_col=ts_col, n_windows=n_windows, columns=cols,
+                              max_rows=max_rows)
+    drift_report_html(overview, path, title=title)
+
 def drift(
     reference: str = typer.Option(..., help="Reference table (.parquet or .csv)."),
     current: str = typer.Option(..., help="Current table (.parquet or .csv)."),
@@ -22,6 +36,10 @@ def drift(
     max_rows: int = typer.Option(50_000, help="Sample each table to at most this many rows."),
     mlflow_run_id: str = typer.Option("", help="Also record the alerts on this MLflow run."),
     webhook: str = typer.Option("", help="Also POST the alerts as JSON to this URL."),
+    html: str = typer.Option("", help="Also write a standalone HTML report (overview, schema "
+                                      "changes, every column's charts) to this file."),
+    n_windows: int = typer.Option(6, help="Spans of the current table in the report's "
+                                          "sparklines (by --ts-col)."),
 ):
     "Data drift between two tables; alerts by rules; exit 3 on alerts at --fail-on."
     import pandas as pd
@@ -56,6 +74,9 @@ def drift(
         typer.echo(f"  [{alert.severity}] {alert.rule}{detail}")
     record_alerts(alerts, {"reference": reference, "current": current},
                   mlflow_run_id=mlflow_run_id or None, webhook_url=webhook or None)
+    if html:
+        _write_html(html, ref, cur, reference, current, ts_col, n_windows, cols, max_rows)
+        typer.echo(f"wrote the HTML report to {html}")
     if fail_on and fails(alerts, fail_on):
         typer.echo(f"failing: an alert at or above {fail_on!r} fired", err=True)
         raise typer.Exit(ALERT_EXIT_CODE)

@@ -169,9 +169,15 @@ def _error_summary(exc: Exception) -> str:
 class _Kernel:
     "A kernel that runs step notebooks; its environment is set per step, never the caller's."
     def __init__(self, kernel_name: str, cwd: Path, env: dict | None = None):
+        import tempfile
         from jupyter_client.manager import KernelManager
         self.kernel_name = kernel_name
-        self.km = KernelManager(kernel_name=kernel_name)
+        # local sockets (IPC) rather than TCP on loopback: nothing else on the machine can
+        # connect, and the kernel has no reason to warn about unencrypted traffic; a short
+        # private folder keeps the socket paths under the operating system's length limit
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="rwb-kernel-"))
+        self.km = KernelManager(kernel_name=kernel_name, transport="ipc",
+                                ip=str(self.socket_dir / "k"))
         self.km.start_kernel(cwd=str(cwd), env={**os.environ, **(env or {})})
 
     def execute(self, template: Path, output: str, parameters: dict, env: dict | None = None):
@@ -192,7 +198,16 @@ class _Kernel:
             nbformat.write(nb, output)
 
     def close(self):
-        self.km.shutdown_kernel(now=True)
+        "Ask the idle kernel to exit (killed if it has not after 5 s), then remove its sockets."
+        import shutil
+        # not `shutdown_kernel`: it interrupts first, and an interrupted idle kernel logs
+        # "KeyboardInterrupt caught in kernel" as an ERROR although nothing went wrong
+        try:
+            self.km.request_shutdown()
+            self.km.finish_shutdown(waittime=5)
+        finally:
+            self.km.cleanup_resources()
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 def _run_step(client, state: dict, spec: PipelineSpec, step: Step, quick: bool,
               kernel: _Kernel | None = None) -> dict:

@@ -1,7 +1,8 @@
-"""The drift and EDA dashboards render in a real JupyterLab driven by headless Chromium: a test
-opens
-a notebook, runs it, changes a widget and checks the plot redrew. Screenshots go to
-<tmp>/screenshots (and, when RWB_SCREENSHOTS is set, to that folder)."""
+"""The dashboards (drift, drift overview, EDA, model progress) render in a real JupyterLab driven by
+headless Chromium: a test opens a notebook, runs it, changes a widget and checks the plot redrew;
+the standalone HTML reports open from file:// without any kernel. One JupyterLab server serves the
+whole session. Screenshots go to <tmp>/screenshots (and, when RWB_SCREENSHOTS is set, to that
+folder)."""
 import json
 import os
 import shutil
@@ -31,6 +32,8 @@ DRIFT_CELLS = [
     "sales = world.sales.rename(columns={'date': 'ts'})\n"
     "dash = DriftDashboard(sales, window='7D', columns=['units', 'price', 'promo'])\n"
     "dash.widget",
+    "from retail_workbench.monitor.dashboard import DriftOverview\n"
+    "DriftOverview(dash)",
 ]
 
 
@@ -47,7 +50,7 @@ def _write_notebook(path: Path, cells: list[str]):
     nbformat.write(nb, path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     "JupyterLab on a free loopback port with a token, in a temp folder of small notebooks."
     if not Path(CHROMIUM).exists():
@@ -77,7 +80,7 @@ def lab(tmp_path_factory):
          "--LabApp.extension_manager=readonly"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
+    deadline = time.time() + 120   # a loaded machine can take a while to start it
     while True:
         try:
             urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
@@ -96,7 +99,7 @@ def lab(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser_context(lab):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
@@ -120,6 +123,10 @@ def _dismiss_kernel_picker(page):
     button = page.locator(".jp-Dialog button:has-text('Select')")
     if button.count():
         button.first.click()
+    # the news / update notification, should the settings not have kept it away
+    news = page.locator(".jp-Notification-Toast button:has-text('No')")
+    if news.count():
+        news.first.click()
 
 
 def _open_and_run(page, lab, notebook: str):
@@ -163,9 +170,14 @@ def test_drift_dashboard_renders_and_updates(lab, browser_context):
     page = browser_context.new_page()
     _open_and_run(page, lab, "drift_dashboard.ipynb")
     _wait_for_plot(page, lab, "drift_dashboard")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-        ".some(e => e.textContent.startsWith('price: reference'))", timeout=40_000)
+    try:
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+            ".some(e => e.textContent.startsWith('price: reference'))", timeout=40_000)
+    except Exception:
+        _screenshot(page, lab, "drift_dashboard_failed.png")
+        titles = page.locator(".js-plotly-plot .gtitle").all_inner_texts()
+        pytest.fail(f"no 'price: reference' chart; titles: {titles}")
     _screenshot(page, lab, "drift_dashboard_before.png")
     page.select_option(".jp-OutputArea .widget-dropdown select", "units")
     page.wait_for_function(
@@ -177,6 +189,26 @@ def test_drift_dashboard_renders_and_updates(lab, browser_context):
     # the timeline shows one marker per window
     assert page.locator(".jp-OutputArea .js-plotly-plot .scatterlayer .point").count() >= 5
     _screenshot(page, lab, "drift_dashboard_after.png")
+    # the overview below it: one row (and one sparkline) per column, most drifted first
+    overview = page.locator(".jp-OutputArea .rwb-drift-overview")
+    overview.wait_for(timeout=40_000)
+    names = overview.locator(".rwb-open")
+    page.wait_for_function("() => document.querySelectorAll('.rwb-drift-overview .rwb-open')"
+                           ".length === 3", timeout=40_000)
+    assert overview.locator("svg.rwb-spark").count() == 3
+    overview.scroll_into_view_if_needed()
+    _screenshot(page, lab, "drift_overview_before.png")
+    first_order = names.all_inner_texts()
+    overview.locator(".rwb-sort-column").click()          # sort by name
+    page.wait_for_function(
+        "(o) => [...document.querySelectorAll('.rwb-drift-overview .rwb-open')]"
+        ".map(b => b.textContent.trim()).join() === o", arg=",".join(sorted(first_order)),
+        timeout=40_000)
+    overview.locator(".rwb-open", has_text="promo").click()   # opens today's view of promo
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.rwb-drift-overview .js-plotly-plot .gtitle')]"
+        ".some(e => e.textContent.startsWith('promo: reference'))", timeout=40_000)
+    _screenshot(page, lab, "drift_overview_after.png")
     page.close()
 
 
@@ -218,4 +250,123 @@ def test_eda_dashboard_renders_and_updates(lab, browser_context):
         _screenshot(page, lab, "eda_dashboard_after.png")
     bars = page.locator(".jp-OutputArea .rwb-eda-distribution .bars .point").count()
     assert bars > 0, "the distribution chart drew no bars after the change"
+    # the profile: one row per column, the warning rows highlighted
+    assert page.locator(".rwb-eda-profile tr.rwb-warn").count() > 0
+    assert page.locator(".rwb-eda-profile svg.rwb-bars").count() >= 5
+    # zoom the coverage chart by dragging across it: the date pickers follow (linked charts)
+    start_input = page.locator(".jp-OutputArea .rwb-eda-start input").first
+    end_input = page.locator(".jp-OutputArea .rwb-eda-end input").first
+    full_range = (start_input.input_value(), end_input.input_value())
+    drag = page.locator(".jp-OutputArea .rwb-eda-coverage .nsewdrag").first
+    drag.scroll_into_view_if_needed()
+    box = drag.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.35, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+    page.mouse.up()
+    page.wait_for_function(
+        "(r) => { const s = document.querySelector('.rwb-eda-start input');"
+        " const e = document.querySelector('.rwb-eda-end input');"
+        " return s.value !== r[0] || e.value !== r[1]; }", arg=list(full_range), timeout=40_000)
+    _screenshot(page, lab, "eda_dashboard_zoomed.png")
+    # another table: its full date range in the pickers, and the chart follows them
+    page.locator(".jp-OutputArea .rwb-eda-table select").first.select_option("sales")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+        ".some(e => e.textContent.startsWith('sales.'))", timeout=40_000)
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.rwb-eda-start input').value;"
+        " const e = document.querySelector('.rwb-eda-end input').value;"
+        " const g = document.querySelector('.rwb-eda-coverage .js-plotly-plot');"
+        " const r = g && g._fullLayout && g._fullLayout.xaxis.range;"
+        " return r && String(r[0]).slice(0, 10) === s && String(r[1]).slice(0, 10) === e; }",
+        timeout=40_000)
+    assert (start_input.input_value(), end_input.input_value()) == full_range
+    _screenshot(page, lab, "eda_dashboard_table_changed.png")
+    page.close()
+
+
+PROGRESS_CELLS = [
+    "import os, tempfile\n"
+    "os.environ['RWB_HOME'] = tempfile.mkdtemp()\n"
+    "from retail_workbench.ops.progress import model_progress, sample_registry\n"
+    "sample_registry('example_model', n_versions=5)\n"
+    "sample_registry('second_model', n_versions=3, metric='wape', seed=1)\n"
+    "model_progress()",
+]
+
+
+def _wait_for_title(page, text, timeout=40_000):
+    page.wait_for_function(
+        "(t) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+        ".some(e => e.textContent === t)", arg=text, timeout=timeout)
+
+
+def test_model_progress_dashboard_renders_and_updates(lab, browser_context):
+    _write_notebook(lab["notebooks"] / "model_progress.ipynb", PROGRESS_CELLS)
+    page = browser_context.new_page()
+    _open_and_run(page, lab, "model_progress.ipynb")
+    _wait_for_plot(page, lab, "model_progress", timeout_s=90)
+    _wait_for_title(page, "example_model: ndcg_at_10 over versions")
+    points = page.locator(".rwb-progress-chart .scatterlayer .point")
+    assert points.count() == 5, "one marker per registered version"
+    points.first.hover()                          # the gate's decision and reason on hover
+    page.wait_for_function(
+        "() => /v1 promoted/.test(document.querySelector('.rwb-progress-chart .hoverlayer')"
+        ".textContent)", timeout=20_000)
+    _screenshot(page, lab, "model_progress_before.png")
+    page.locator(".rwb-progress-metric select").select_option("coverage")
+    _wait_for_title(page, "example_model: coverage over versions")
+    page.locator(".rwb-progress-family select").select_option("second_model")
+    _wait_for_title(page, "second_model: wape over versions")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.rwb-progress-chart .scatterlayer .point')"
+        ".length === 3", timeout=40_000)
+    page.locator(".rwb-progress-a select").select_option(label="v1")
+    page.wait_for_function(
+        "() => document.querySelector('.rwb-progress-comparison').textContent"
+        ".includes('metrics: v1 and v3')", timeout=40_000)
+    _screenshot(page, lab, "model_progress_after.png")
+    page.close()
+
+
+def test_html_reports_render_without_a_kernel(lab, browser_context, tmp_path, monkeypatch):
+    "`rwb drift --html` and `rwb registry report --html` write pages that draw from file://."
+    from retail_workbench.cli.app import main
+    from retail_workbench.data.synth import make_world
+    from retail_workbench.ops.progress import sample_registry
+    monkeypatch.setenv("RWB_HOME", str(tmp_path / "home"))
+    sales = make_world(n_users=30, n_items=30, n_days=63, seed=0, n_stores=1,
+                       drift=dict(date="2023-02-20", kind="price")).sales
+    sales = sales.rename(columns={"date": "ts"})
+    sales[sales.ts < "2023-02-06"].to_parquet(tmp_path / "reference.parquet")
+    sales[sales.ts >= "2023-02-06"].drop(columns=["promo"]).to_parquet(tmp_path / "current.parquet")
+    drift_html, registry_html = tmp_path / "drift.html", tmp_path / "registry.html"
+    assert main(["drift", "--reference", str(tmp_path / "reference.parquet"),
+                 "--current", str(tmp_path / "current.parquet"), "--columns", "units,price",
+                 "--html", str(drift_html)]) == 0
+    sample_registry("example_model", n_versions=4)
+    assert main(["registry", "report", "--html", str(registry_html)]) == 0
+    page = browser_context.new_page()
+    page.route("http*://**", lambda route: route.abort())   # nothing may come from a network
+    page.goto(drift_html.as_uri())
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg')"
+                           ".length >= 4", timeout=30_000)   # two charts for each column
+    assert "promo dropped" in page.inner_text(".rwb-schema")
+    assert _has_title(page, "price: reference vs window 2023-02-27")
+    assert page.locator("table.rwb-sortable svg.rwb-spark").count() == 2
+    first = page.locator("table.rwb-sortable tbody tr td:first-child").all_inner_texts()
+    page.click("table.rwb-sortable th:text-is('column')")    # sorting works without a kernel
+    page.wait_for_function(
+        "(o) => [...document.querySelectorAll('table.rwb-sortable tbody tr td:first-child')]"
+        ".map(e => e.textContent).join() === o", arg=",".join(sorted(first)), timeout=10_000)
+    _screenshot(page, lab, "drift_report_html.png")
+    page.goto(registry_html.as_uri())
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg')"
+                           ".length >= 1", timeout=30_000)
+    assert _has_title(page, "example_model: ndcg_at_10 over versions")
+    assert page.locator(".js-plotly-plot .scatterlayer .point").count() == 4
+    assert "parameters that differ" in page.inner_text("body")
+    _screenshot(page, lab, "registry_report_html.png")
     page.close()

@@ -54,6 +54,11 @@ def test_demo_runs_and_says_what_it_did(tmp_path, monkeypatch):
     result = subprocess.run([RWB, "demo", "--quick"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "demo finished" in result.stdout and "champion v1" in result.stdout
+    # a first run alarms nobody: no ERROR line and no kernel warning (the step kernels talk over
+    # local sockets and are shut down without an interrupt)
+    lines = (result.stdout + result.stderr).replace("\r", "\n").splitlines()
+    assert not [line for line in lines if " ERROR " in line or line.startswith("ERROR")]
+    assert not [line for line in lines if "KeyboardInterrupt" in line or "[IPKernelApp]" in line]
     workspace = tmp_path / "workspace"
     assert (workspace / "runs").is_dir() and (workspace / "data" / "store").is_dir()
     assert not list((workspace / "runs").glob("*/workspace")), "a step used its own workspace"
