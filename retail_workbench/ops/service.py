@@ -7,8 +7,8 @@ __all__ = ['SEARCH_FIELDS', 'FORECAST_HORIZON_DAYS', 'FAMILY_KINDS', 'LATENCY_BU
            'MAX_BATCH', 'MAX_LIST', 'MAX_QUERY_LENGTH', 'CONFIG_ENV', 'FastRecommender', 'CatalogSearch',
            'ForecastTable', 'ModelSpec', 'parse_model_option', 'default_specs', 'Live', 'RegistryAliases',
            'load_family', 'smoke_check', 'ServedModels', 'store_history', 'Metrics', 'id_list', 'flag_parameter',
-           'live_model', 'make_app', 'app_from_config', 'app_from_env', 'bind', 'uvicorn_config', 'Supervisor', 'serve',
-           'BackgroundServer']
+           'openapi_document', 'live_model', 'make_app', 'app_from_config', 'app_from_env', 'bind', 'uvicorn_config',
+           'Supervisor', 'serve', 'BackgroundServer']
 
 # %% ../../nbs/ops/48_service.ipynb #4fd3ef9b
 import contextlib
@@ -28,7 +28,7 @@ from ..core import (BRAND_COL, CATEGORY_COL, ConfigError, DATE_COL, ITEM_COL,
                                    PRICE_COL, RANK_COL, SCORE_COL, STORE_COL, TITLE_COL, USER_COL,
                                    WorkbenchError, get_logger)
 from .onnx import OnnxPropensityScorer, OnnxRecommender, load_model
-from .serving import (MAX_ID_LENGTH, RequestError, error_body, id_parameter,
+from .serving import (MAX_ID_LENGTH, MAX_K, RequestError, error_body, id_parameter,
                                           k_parameter, query_parameters, resolve_onnx)
 
 # %% ../../nbs/ops/48_service.ipynb #c679c57f
@@ -509,11 +509,83 @@ def flag_parameter(value, name: str, default: bool = True) -> bool:
         raise RequestError(f"{name!r} must be true or false, got {text[:20]!r}.", parameter=name)
     return text in ("true", "1")
 
+# %% ../../nbs/ops/48_service.ipynb #549e718a
+def _query(name: str, description: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": schema}
+
+def openapi_document() -> dict:
+    "The service's API in OpenAPI 3.1: endpoints, parameters with their bounds, bodies, errors."
+    from retail_workbench import __version__
+    ident = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+    k = _query("k", "How many items to return.", {"type": "integer", "minimum": 1,
+                                                  "maximum": MAX_K, "default": 10})
+    ids = {"type": "array", "items": ident, "maxItems": MAX_LIST}
+    error = {"description": "Bad request, unknown model, or nothing loaded (JSON error).",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    def answer(description):
+        return {"200": {"description": description, "content": {"application/json": {}}},
+                "default": error}
+    recommend_body = {"type": "object", "additionalProperties": False, "properties": {
+        "user_id": ident, "k": k["schema"], "model": ident, "exclude": ids,
+        "exclude_seen": {"type": "boolean"}, "recent_items": ids,
+        "features": {"type": "array", "items": {"type": "number"}}}}
+    session = {"type": "object", "additionalProperties": {"type": ["number", "string", "boolean", "null"]}}
+    paths = {
+        "/recommend": {
+            "get": {"summary": "Top-k items for a known user, leaving out what they have seen.",
+                    "parameters": [_query("user_id", "The user.", ident, True), k,
+                                   _query("model", "A served recommender (default: the first).", ident),
+                                   _query("exclude", "Comma-separated item ids to leave out.", {"type": "string"}),
+                                   _query("exclude_seen", "Leave out the user's history.", {"type": "boolean", "default": True})],
+                    "responses": answer("user_id, items, scores and the model version.")},
+            "post": {"summary": "Top-k items, also for a new user from recent items or features.",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": recommend_body}}},
+                     "responses": answer("user_id, items, scores and the model version.")}},
+        "/similar": {"get": {"summary": "Items most like an item.",
+                             "parameters": [_query("item_id", "The item.", ident, True), k,
+                                            _query("model", "A served recommender.", ident)],
+                             "responses": answer("The similar items with scores.")}},
+        "/search": {"get": {"summary": "Product search: retrieval from the catalogue's index, the ranker on top.",
+                            "parameters": [_query("q", "Search text.", {"type": "string", "minLength": 1,
+                                                                        "maxLength": MAX_QUERY_LENGTH}, True), k],
+                            "responses": answer("The items with score, rank and catalogue fields.")}},
+        "/propensity": {"post": {"summary": "Purchase probability of one session or a batch.",
+                                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                                     "oneOf": [{"type": "object", "required": ["session"], "properties": {"session": session}},
+                                               {"type": "object", "required": ["sessions"], "properties": {
+                                                   "sessions": {"type": "array", "items": session,
+                                                                "minItems": 1, "maxItems": MAX_BATCH}}}]}}}},
+                                 "responses": answer("probability, or probabilities in order.")}},
+        "/forecast": {"get": {"summary": "Precomputed forecasts by item, store and date.",
+                              "parameters": [_query("item_id", "The item.", ident, True),
+                                             _query("store_id", "The store.", ident),
+                                             _query("date", "A day, YYYY-MM-DD.", {"type": "string", "format": "date"})],
+                              "responses": answer("The forecasts with their intervals.")}},
+        "/health": {"get": {"summary": "The worker is up.", "responses": answer("Status, uptime, live versions.")}},
+        "/ready": {"get": {"summary": "Which families are loaded (503 when none).",
+                           "responses": answer("Loaded, missing and rejected families.")}},
+        "/models": {"get": {"summary": "The live version of each family with its lineage.",
+                            "responses": answer("One entry per served model.")}},
+        "/metrics": {"get": {"summary": "Prometheus text: requests, latency histograms, model versions.",
+                             "responses": {"200": {"description": "Prometheus exposition format.",
+                                                   "content": {"text/plain": {}}}}}},
+    }
+    return {"openapi": "3.1.0",
+            "info": {"title": "retail_workbench service", "version": __version__,
+                     "description": "Every champion model of the workbench over HTTP. Every error, "
+                                    f"404, 405, 413 (bodies over {MAX_BODY_BYTES:,} bytes) and 414 "
+                                    f"(URLs over {MAX_URL_LENGTH:,} characters) included, is the Error object."},
+            "paths": paths,
+            "components": {"schemas": {"Error": {"type": "object", "required": ["error", "status"], "properties": {
+                "error": {"type": "string"}, "status": {"type": "integer"},
+                "parameter": {"type": ["string", "null"]}}}}}}
+
 # %% ../../nbs/ops/48_service.ipynb #8783e866
 _RECOMMEND_GET = ("user_id", "k", "model", "exclude", "exclude_seen")
 _RECOMMEND_POST = ("user_id", "k", "model", "exclude", "exclude_seen", "recent_items", "features")
 _ENDPOINTS = ("/recommend", "/similar", "/search", "/propensity", "/forecast", "/health", "/ready",
-              "/models", "/metrics")
+              "/models", "/metrics", "/openapi.json")
 
 def _json(payload, status: int = 200):
     import orjson
@@ -676,6 +748,9 @@ def make_app(
     async def describe(request):
         return models.describe()
 
+    async def openapi(request):
+        return openapi_document()
+
     async def prometheus(request):
         return PlainTextResponse(metrics.render(models), media_type="text/plain; version=0.0.4")
 
@@ -692,7 +767,8 @@ def make_app(
               Route("/propensity", endpoint(propensity), methods=["POST"]),
               Route("/forecast", endpoint(forecast)), Route("/health", endpoint(health)),
               Route("/ready", endpoint(ready)), Route("/models", endpoint(describe)),
-              Route("/metrics", prometheus)]
+              Route("/metrics", prometheus),
+              Route("/openapi.json", endpoint(openapi))]
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

@@ -115,6 +115,19 @@ def test_search_propensity_forecast(client):
     assert len(client.get("/forecast?item_id=i1&date=2024-03-02").json()["forecasts"]) == 2
 
 
+def test_openapi_document_describes_every_route(client):
+    from retail_workbench.ops.service import _ENDPOINTS
+    document = client.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert sorted(document["paths"]) == sorted(set(_ENDPOINTS) - {"/openapi.json"})
+    served = {route.path for route in client.app.app.routes}
+    assert served == set(_ENDPOINTS)
+    k = next(p for p in document["paths"]["/recommend"]["get"]["parameters"] if p["name"] == "k")
+    assert k["schema"]["maximum"] == 1000
+    assert set(document["paths"]["/propensity"]) == {"post"}
+    assert document["components"]["schemas"]["Error"]["required"] == ["error", "status"]
+
+
 def test_health_ready_models_metrics(client):
     assert client.get("/health").json()["status"] == "ok"
     ready = client.get("/ready").json()
