@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ARCHITECTURES', 'network_class', 'NeuMFRecommender', 'leave_one_out', 'sampled_ranking', 'compare_protocols']
 
-# %% ../../nbs/recsys/14_neumf.ipynb #04069ade
+# %% ../../nbs/recsys/14_neumf.ipynb #e53a3742
 import time
 
 import numpy as np
@@ -16,7 +16,7 @@ from ..core import (ConfigError, DataError, ITEM_COL, RANK_COL, SCORE_COL, TS_CO
                                    UnknownIdError, USER_COL, check_fitted, get_settings, progress)
 from .recommend import BaseRecommender
 
-# %% ../../nbs/recsys/14_neumf.ipynb #32905707
+# %% ../../nbs/recsys/14_neumf.ipynb #17344a71
 ARCHITECTURES = ("neumf", "gmf", "mlp")
 _NETWORK = None
 
@@ -89,7 +89,7 @@ def network_class():
     _NETWORK = NCFNetwork
     return NCFNetwork
 
-# %% ../../nbs/recsys/14_neumf.ipynb #1608f7d4
+# %% ../../nbs/recsys/14_neumf.ipynb #8d16ce2f
 def _sample_negatives(
     users: np.ndarray,          # user code of each sample to draw
     n_items: int,               # items to draw from
@@ -120,7 +120,7 @@ def _hold_out_one(pairs: pd.DataFrame, latest: pd.Series | None,
     mask[pick.to_numpy()] = True
     return mask
 
-# %% ../../nbs/recsys/14_neumf.ipynb #c4deebe0
+# %% ../../nbs/recsys/14_neumf.ipynb #2572c7c3
 class NeuMFRecommender(BaseRecommender):
     "Neural collaborative filtering (GMF, MLP or NeuMF) on implicit feedback, in PyTorch (CPU)."
 
@@ -172,7 +172,7 @@ class NeuMFRecommender(BaseRecommender):
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha must be in [0, 1], got {self.alpha}.")
 
-# %% ../../nbs/recsys/14_neumf.ipynb #fb94b0a5
+# %% ../../nbs/recsys/14_neumf.ipynb #4b3b0ceb
 def _ndcg_of_first(scores: np.ndarray, k: int = 10) -> float:
     "Mean NDCG@k of column 0 ranked among its row (ties count against it)."
     rank = (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
@@ -203,7 +203,7 @@ class _Stage:
         order = self.rng.permutation(len(users))
         return users[order], items[order], labels[order].astype(np.float32)
 
-# %% ../../nbs/recsys/14_neumf.ipynb #f3c8958a
+# %% ../../nbs/recsys/14_neumf.ipynb #969dc97a
 from fastcore.basics import patch
 
 @patch
@@ -259,7 +259,7 @@ def _train(self: NeuMFRecommender, network, optimiser, stage: _Stage, name: str,
     if best_state is not None:
         network.load_state_dict(best_state)
 
-# %% ../../nbs/recsys/14_neumf.ipynb #ef7c3c07
+# %% ../../nbs/recsys/14_neumf.ipynb #a81ba352
 @patch
 def _joined(self: NeuMFRecommender, gmf, mlp):
     "A NeuMF network started from pre-trained GMF and MLP (output layer weighted by alpha)."
@@ -364,7 +364,7 @@ def fit(
         pass
     return self
 
-# %% ../../nbs/recsys/14_neumf.ipynb #0967f7d0
+# %% ../../nbs/recsys/14_neumf.ipynb #2688da7b
 @patch
 def network(self: NeuMFRecommender):
     "The fitted torch network (in eval mode), its last user row standing for unseen users."
@@ -403,7 +403,7 @@ def score_matrix(
 def _score(self: NeuMFRecommender, codes, history, features):
     return self.score_matrix(np.where(codes < 0, len(self.user_index_), codes))
 
-# %% ../../nbs/recsys/14_neumf.ipynb #61591ced
+# %% ../../nbs/recsys/14_neumf.ipynb #4083c43c
 def _distinct_ids(ids) -> pd.Index:
     "Distinct ids in their given order (one id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -464,11 +464,11 @@ def scoring_inputs(
             "user_features": np.zeros((len(user_ids), 1), np.float32),
             "history": history}
 
-# %% ../../nbs/recsys/14_neumf.ipynb #855c9a63
+# %% ../../nbs/recsys/14_neumf.ipynb #0e32bc1c
 #| export
 
 
-# %% ../../nbs/recsys/14_neumf.ipynb #78db8707
+# %% ../../nbs/recsys/14_neumf.ipynb #a835f11a
 def leave_one_out(
     interactions: pd.DataFrame,  # canonical interactions with `ts`
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -524,13 +524,14 @@ def sampled_ranking(
     return {"users": len(position), f"sampled_hr_at_{k}": float(hit.mean()),
             f"sampled_ndcg_at_{k}": float(np.mean(np.where(hit, 1 / np.log2(position + 2), 0)))}
 
-# %% ../../nbs/recsys/14_neumf.ipynb #80d9a764
+# %% ../../nbs/recsys/14_neumf.ipynb #6768b4ad
 def compare_protocols(
     models: dict,                # name -> unfitted recommender (cloned, then fitted on train)
     interactions: pd.DataFrame,  # canonical interactions with `ts`
     n_negatives: int = 100,      # sampled protocol: items each held-out item is ranked among
     k: int = 10,                 # cut-off
     random_state: int = 0,       # seed of the sampled items
+    fitted: dict | None = None,  # when given, filled with name -> the fitted model
 ) -> pd.DataFrame:
     "One row per model: fit time, the paper's sampled HR/NDCG@k and full-catalogue metrics."
     from sklearn.base import clone
@@ -541,6 +542,8 @@ def compare_protocols(
         started = time.perf_counter()
         model = clone(estimator).fit(train)
         seconds = time.perf_counter() - started
+        if fitted is not None:
+            fitted[name] = model
         sampled = sampled_ranking(model, train, test, n_negatives, k, random_state)
         truth = test[test[USER_COL].isin(model.user_index_)]
         recs = model.recommend(truth[USER_COL].unique(), k=k)
