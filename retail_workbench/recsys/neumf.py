@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ARCHITECTURES', 'network_class', 'NeuMFRecommender', 'leave_one_out', 'sampled_ranking', 'compare_protocols']
 
-# %% ../../nbs/recsys/14_neumf.ipynb #e53a3742
+# %% ../../nbs/recsys/14_neumf.ipynb #f091d112
 import time
 
 import numpy as np
@@ -16,7 +16,7 @@ from ..core import (ConfigError, DataError, ITEM_COL, RANK_COL, SCORE_COL, TS_CO
                                    UnknownIdError, USER_COL, check_fitted, get_settings, progress)
 from .recommend import BaseRecommender
 
-# %% ../../nbs/recsys/14_neumf.ipynb #17344a71
+# %% ../../nbs/recsys/14_neumf.ipynb #46d8256c
 ARCHITECTURES = ("neumf", "gmf", "mlp")
 _NETWORK = None
 
@@ -89,7 +89,7 @@ def network_class():
     _NETWORK = NCFNetwork
     return NCFNetwork
 
-# %% ../../nbs/recsys/14_neumf.ipynb #8d16ce2f
+# %% ../../nbs/recsys/14_neumf.ipynb #87c1d55d
 def _sample_negatives(
     users: np.ndarray,          # user code of each sample to draw
     n_items: int,               # items to draw from
@@ -120,7 +120,7 @@ def _hold_out_one(pairs: pd.DataFrame, latest: pd.Series | None,
     mask[pick.to_numpy()] = True
     return mask
 
-# %% ../../nbs/recsys/14_neumf.ipynb #2572c7c3
+# %% ../../nbs/recsys/14_neumf.ipynb #6ae2697a
 class NeuMFRecommender(BaseRecommender):
     "Neural collaborative filtering (GMF, MLP or NeuMF) on implicit feedback, in PyTorch (CPU)."
 
@@ -172,7 +172,7 @@ class NeuMFRecommender(BaseRecommender):
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha must be in [0, 1], got {self.alpha}.")
 
-# %% ../../nbs/recsys/14_neumf.ipynb #4b3b0ceb
+# %% ../../nbs/recsys/14_neumf.ipynb #8e4663d1
 def _ndcg_of_first(scores: np.ndarray, k: int = 10) -> float:
     "Mean NDCG@k of column 0 ranked among its row (ties count against it)."
     rank = (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
@@ -203,7 +203,7 @@ class _Stage:
         order = self.rng.permutation(len(users))
         return users[order], items[order], labels[order].astype(np.float32)
 
-# %% ../../nbs/recsys/14_neumf.ipynb #969dc97a
+# %% ../../nbs/recsys/14_neumf.ipynb #2b5c84ea
 from fastcore.basics import patch
 
 @patch
@@ -259,7 +259,7 @@ def _train(self: NeuMFRecommender, network, optimiser, stage: _Stage, name: str,
     if best_state is not None:
         network.load_state_dict(best_state)
 
-# %% ../../nbs/recsys/14_neumf.ipynb #a81ba352
+# %% ../../nbs/recsys/14_neumf.ipynb #36930f21
 @patch
 def _joined(self: NeuMFRecommender, gmf, mlp):
     "A NeuMF network started from pre-trained GMF and MLP (output layer weighted by alpha)."
@@ -364,7 +364,7 @@ def fit(
         pass
     return self
 
-# %% ../../nbs/recsys/14_neumf.ipynb #2688da7b
+# %% ../../nbs/recsys/14_neumf.ipynb #ef85bdef
 @patch
 def network(self: NeuMFRecommender):
     "The fitted torch network (in eval mode), its last user row standing for unseen users."
@@ -403,7 +403,7 @@ def score_matrix(
 def _score(self: NeuMFRecommender, codes, history, features):
     return self.score_matrix(np.where(codes < 0, len(self.user_index_), codes))
 
-# %% ../../nbs/recsys/14_neumf.ipynb #4083c43c
+# %% ../../nbs/recsys/14_neumf.ipynb #e84b9683
 def _distinct_ids(ids) -> pd.Index:
     "Distinct ids in their given order (one id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -464,11 +464,7 @@ def scoring_inputs(
             "user_features": np.zeros((len(user_ids), 1), np.float32),
             "history": history}
 
-# %% ../../nbs/recsys/14_neumf.ipynb #0e32bc1c
-#| export
-
-
-# %% ../../nbs/recsys/14_neumf.ipynb #a835f11a
+# %% ../../nbs/recsys/14_neumf.ipynb #c0fda1fb
 def leave_one_out(
     interactions: pd.DataFrame,  # canonical interactions with `ts`
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -482,6 +478,7 @@ def leave_one_out(
              .min())
     return last_n_split(pairs, n=1, min_train=1)
 
+# %% ../../nbs/recsys/14_neumf.ipynb #d6a34ecd
 def sampled_ranking(
     model,                     # a fitted recommender (the interface of LightFMRecommender)
     train: pd.DataFrame,       # the interactions it was fitted on
@@ -489,7 +486,7 @@ def sampled_ranking(
     n_negatives: int = 100,    # sampled items each held-out item is ranked among
     k: int = 10,               # cut-off
     random_state: int = 0,     # seed of the sampled items
-    batch_users: int = 256,    # users ranked per call of `recommend`
+    batch_users: int = 16,     # users ranked per call of `recommend` (on their candidates)
 ) -> dict:
     "HR@k and NDCG@k of the held-out item among `n_negatives` items the user never touched."
     item_index, user_index = model.item_index_, model.user_index_
@@ -508,11 +505,14 @@ def sampled_ranking(
     negatives = _sample_negatives(np.repeat(users, n_negatives), n_items, keys,
                                   np.random.default_rng(random_state)).reshape(len(users), -1)
     held_out = item_index.get_indexer(truth[ITEM_COL])
+    candidates = np.column_stack([held_out, negatives])
     positions = []
     for start in range(0, len(users), batch_users):
         block = slice(start, start + batch_users)
         ids = truth[USER_COL].to_numpy()[block]
-        recs = model.recommend(ids, k=n_items, exclude_seen=False)
+        wanted = np.unique(candidates[block])        # rank only the block's candidate items
+        recs = model.recommend(ids, k=len(wanted), exclude_seen=False,
+                               items=item_index[wanted])
         rank = np.full((len(ids), n_items), n_items, dtype=np.int64)
         rows = pd.Index(ids).get_indexer(recs[USER_COL])
         rank[rows, item_index.get_indexer(recs[ITEM_COL])] = recs[RANK_COL].to_numpy()
@@ -524,7 +524,7 @@ def sampled_ranking(
     return {"users": len(position), f"sampled_hr_at_{k}": float(hit.mean()),
             f"sampled_ndcg_at_{k}": float(np.mean(np.where(hit, 1 / np.log2(position + 2), 0)))}
 
-# %% ../../nbs/recsys/14_neumf.ipynb #6768b4ad
+# %% ../../nbs/recsys/14_neumf.ipynb #7999dad2
 def compare_protocols(
     models: dict,                # name -> unfitted recommender (cloned, then fitted on train)
     interactions: pd.DataFrame,  # canonical interactions with `ts`

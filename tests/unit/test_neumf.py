@@ -72,11 +72,12 @@ def test_sampled_ranking_of_an_oracle_and_its_opposite():
             self.user_index_ = pd.Index(sorted(train.user_id.unique()))
             self.item_index_ = pd.Index(sorted(train.item_id.unique()))
 
-        def recommend(self, user_ids, k=10, exclude_seen=False):
+        def recommend(self, user_ids, k=10, exclude_seen=False, items=None):
             rows = []
+            allowed = self.item_index_ if items is None else items
             for user in user_ids:
                 target = test.loc[test.user_id == user, "item_id"].iloc[0]
-                order = [target] + [i for i in self.item_index_ if i != target]
+                order = [target] + [i for i in allowed if i != target]
                 order = order[::-1] if self.worst else order
                 rows += [(user, item, -rank, rank + 1) for rank, item in enumerate(order[:k])]
             return pd.DataFrame(rows, columns=["user_id", "item_id", "score", "rank"])
