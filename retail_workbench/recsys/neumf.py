@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ARCHITECTURES', 'network_class', 'NeuMFRecommender', 'leave_one_out', 'sampled_ranking', 'compare_protocols']
 
-# %% ../../nbs/recsys/14_neumf.ipynb #f091d112
+# %% ../../nbs/recsys/14_neumf.ipynb #b5bff56e
 import time
 
 import numpy as np
@@ -16,7 +16,7 @@ from ..core import (ConfigError, DataError, ITEM_COL, RANK_COL, SCORE_COL, TS_CO
                                    UnknownIdError, USER_COL, check_fitted, get_settings, progress)
 from .recommend import BaseRecommender
 
-# %% ../../nbs/recsys/14_neumf.ipynb #46d8256c
+# %% ../../nbs/recsys/14_neumf.ipynb #51180251
 ARCHITECTURES = ("neumf", "gmf", "mlp")
 _NETWORK = None
 
@@ -89,7 +89,7 @@ def network_class():
     _NETWORK = NCFNetwork
     return NCFNetwork
 
-# %% ../../nbs/recsys/14_neumf.ipynb #87c1d55d
+# %% ../../nbs/recsys/14_neumf.ipynb #70ff599a
 def _sample_negatives(
     users: np.ndarray,          # user code of each sample to draw
     n_items: int,               # items to draw from
@@ -120,7 +120,7 @@ def _hold_out_one(pairs: pd.DataFrame, latest: pd.Series | None,
     mask[pick.to_numpy()] = True
     return mask
 
-# %% ../../nbs/recsys/14_neumf.ipynb #6ae2697a
+# %% ../../nbs/recsys/14_neumf.ipynb #8617e3fe
 class NeuMFRecommender(BaseRecommender):
     "Neural collaborative filtering (GMF, MLP or NeuMF) on implicit feedback, in PyTorch (CPU)."
 
@@ -172,7 +172,7 @@ class NeuMFRecommender(BaseRecommender):
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha must be in [0, 1], got {self.alpha}.")
 
-# %% ../../nbs/recsys/14_neumf.ipynb #8e4663d1
+# %% ../../nbs/recsys/14_neumf.ipynb #85b26a9d
 def _ndcg_of_first(scores: np.ndarray, k: int = 10) -> float:
     "Mean NDCG@k of column 0 ranked among its row (ties count against it)."
     rank = (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
@@ -203,7 +203,7 @@ class _Stage:
         order = self.rng.permutation(len(users))
         return users[order], items[order], labels[order].astype(np.float32)
 
-# %% ../../nbs/recsys/14_neumf.ipynb #2b5c84ea
+# %% ../../nbs/recsys/14_neumf.ipynb #4205cb5d
 from fastcore.basics import patch
 
 @patch
@@ -259,7 +259,7 @@ def _train(self: NeuMFRecommender, network, optimiser, stage: _Stage, name: str,
     if best_state is not None:
         network.load_state_dict(best_state)
 
-# %% ../../nbs/recsys/14_neumf.ipynb #36930f21
+# %% ../../nbs/recsys/14_neumf.ipynb #d10b1155
 @patch
 def _joined(self: NeuMFRecommender, gmf, mlp):
     "A NeuMF network started from pre-trained GMF and MLP (output layer weighted by alpha)."
@@ -364,7 +364,7 @@ def fit(
         pass
     return self
 
-# %% ../../nbs/recsys/14_neumf.ipynb #ef85bdef
+# %% ../../nbs/recsys/14_neumf.ipynb #2ab56d29
 @patch
 def network(self: NeuMFRecommender):
     "The fitted torch network (in eval mode), its last user row standing for unseen users."
@@ -392,7 +392,7 @@ def score_matrix(
     network = self.network()
     n_items = len(self.item_index_)
     scores = np.empty((len(user_index), n_items), dtype=np.float32)
-    block = max(1, 2**21 // max(n_items * self._layer_widths()[0], 1))
+    block = max(1, 2**24 // max(n_items * max(self._layer_widths()), 1))  # ~64 MB a layer
     index = torch.from_numpy(np.asarray(user_index, dtype=np.int64))
     with torch.no_grad():
         for start in range(0, len(user_index), block):
@@ -403,7 +403,7 @@ def score_matrix(
 def _score(self: NeuMFRecommender, codes, history, features):
     return self.score_matrix(np.where(codes < 0, len(self.user_index_), codes))
 
-# %% ../../nbs/recsys/14_neumf.ipynb #e84b9683
+# %% ../../nbs/recsys/14_neumf.ipynb #e8320fc6
 def _distinct_ids(ids) -> pd.Index:
     "Distinct ids in their given order (one id becomes a one-element index)."
     if isinstance(ids, (str, bytes, int, np.integer)):
@@ -464,7 +464,7 @@ def scoring_inputs(
             "user_features": np.zeros((len(user_ids), 1), np.float32),
             "history": history}
 
-# %% ../../nbs/recsys/14_neumf.ipynb #c0fda1fb
+# %% ../../nbs/recsys/14_neumf.ipynb #738bcb68
 def leave_one_out(
     interactions: pd.DataFrame,  # canonical interactions with `ts`
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -478,7 +478,7 @@ def leave_one_out(
              .min())
     return last_n_split(pairs, n=1, min_train=1)
 
-# %% ../../nbs/recsys/14_neumf.ipynb #d6a34ecd
+# %% ../../nbs/recsys/14_neumf.ipynb #994141f6
 def sampled_ranking(
     model,                     # a fitted recommender (the interface of LightFMRecommender)
     train: pd.DataFrame,       # the interactions it was fitted on
@@ -524,7 +524,7 @@ def sampled_ranking(
     return {"users": len(position), f"sampled_hr_at_{k}": float(hit.mean()),
             f"sampled_ndcg_at_{k}": float(np.mean(np.where(hit, 1 / np.log2(position + 2), 0)))}
 
-# %% ../../nbs/recsys/14_neumf.ipynb #7999dad2
+# %% ../../nbs/recsys/14_neumf.ipynb #b8bf5074
 def compare_protocols(
     models: dict,                # name -> unfitted recommender (cloned, then fitted on train)
     interactions: pd.DataFrame,  # canonical interactions with `ts`
