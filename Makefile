@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rwb-installed
+TORCH_INDEX ?=  # extra index serving torch==2.13.0+cpu, when the configured one does not
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install browser demo test lab bench sync export clean-venv
@@ -16,7 +17,8 @@ $(STAMP): settings.ini setup.py pyproject.toml requirements.lock tools/install_l
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c requirements.lock pip setuptools wheel Cython numpy scipy
 	$(BIN)/python tools/install_lightfm.py
-	$(BIN)/python -m pip install -q -c requirements.lock --no-build-isolation -e ".[dev]"
+	$(BIN)/python -m pip install -q -c requirements.lock --no-build-isolation \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name retail-workbench \
 		--display-name "Python (retail-workbench)" >/dev/null
 	@touch $(STAMP)

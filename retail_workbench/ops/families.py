@@ -51,7 +51,8 @@ FAMILIES: dict[str, Family] = {}
 # lives beside its models and this module stays free of their imports. Loaded on the first lookup.
 FAMILY_MODULES: tuple[str, ...] = ("retail_workbench.recsys.two_stage_family",
                                    "retail_workbench.recsys.families",
-                                   "retail_workbench.customers.segment_family")
+                                   "retail_workbench.customers.segment_family",
+                                   "retail_workbench.ops.neumf")
 
 def _load_family_modules():
     for module in FAMILY_MODULES:

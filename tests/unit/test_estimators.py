@@ -27,6 +27,7 @@ USE_BEFORE_FIT = {
     "RandomRecommender": lambda model: model.recommend([1]),
     "LightFMRecommender": lambda model: model.recommend([1], k=5),
     "BasketRecommender": lambda model: model.recommend([1]),
+    "NeuMFRecommender": lambda model: model.recommend([1], k=5),
     "SeasonalNaive": lambda model: model.predict(horizon=3),
     "MovingAverage": lambda model: model.predict(horizon=3),
     "DemandForecaster": lambda model: model.predict(horizon=3),
@@ -54,7 +55,10 @@ def _package_classes():
 
 
 CLASSES = _package_classes()
-ESTIMATORS = {name: cls for name, cls in CLASSES.items() if issubclass(cls, BaseEstimator)}
+# public base classes that estimators inherit from, not estimators themselves
+BASES = {"BaseRecommender"}
+ESTIMATORS = {name: cls for name, cls in CLASSES.items()
+              if issubclass(cls, BaseEstimator) and name not in BASES}
 
 
 def test_every_listed_estimator_is_found():
@@ -64,6 +68,11 @@ def test_every_listed_estimator_is_found():
 def test_every_class_with_fit_is_an_estimator():
     fitting = {name for name, cls in CLASSES.items() if callable(getattr(cls, "fit", None))}
     assert sorted(fitting - set(ESTIMATORS)) == []
+
+
+def test_bases_are_inherited():
+    for base in BASES:
+        assert any(issubclass(cls, CLASSES[base]) for cls in ESTIMATORS.values()), base
 
 
 def test_not_fitted_error_is_sklearns():
