@@ -38,7 +38,7 @@ demo: install
 
 test: install browser
 	$(BIN)/python tools/check_sync.py
-	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider --durations=40
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root) nbs templates
