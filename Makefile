@@ -9,6 +9,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: install browser demo test lab bench sync export clean-venv
 
 install: $(STAMP)
+	@java -version >/dev/null 2>&1 || echo "note: no Java runtime found (java -version): the Spark" \
+		"engine (engine='spark', --engine spark) needs Java 17; install it with" \
+		"'apt-get install openjdk-17-jre-headless' (or set JAVA_HOME). Everything else works without it."
 
 # Re-runs only when the pinned stack or the package metadata changes; a second `make install` is a no-op.
 $(STAMP): settings.ini setup.py pyproject.toml requirements.lock tools/install_lightfm.py
