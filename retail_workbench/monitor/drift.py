@@ -306,13 +306,27 @@ def _window_on_spark(spark, window):
         return window, window.limit(0).toPandas()
     return spark.createDataFrame(window), window.iloc[:0]
 
-def _spark_value_counts(table, col: str) -> tuple[pd.DataFrame, int, int]:
-    "Rows per distinct non-missing value of `col` (one Spark aggregation), missing rows, rows."
-    from pyspark.sql import functions as F
-    counts = table.groupBy(F.col(f"`{col}`").alias("value")).count().toPandas()
-    missing = counts["value"].isna()
-    total = int(counts["count"].sum())
-    return counts[~missing].reset_index(drop=True), int(counts.loc[missing, "count"].sum()), total
+def _spark_value_counts(table, columns: list) -> dict:
+    "column -> (rows per distinct non-missing value, missing rows, rows): one Spark job for all."
+    quoted = [f"`{c}`" for c in columns]
+    flags = ", ".join(f"grouping({q}) AS _g{i}" for i, q in enumerate(quoted))
+    sets = ", ".join(f"({q})" for q in quoted)
+    counts = table.sparkSession.sql(
+        f"SELECT {', '.join(quoted)}, {flags}, count(*) AS _n FROM {{window}} "
+        f"GROUP BY GROUPING SETS ({sets})", window=table).toPandas()
+    integral = {f.name for f in table.schema.fields
+                if f.dataType.typeName() in ("byte", "short", "integer", "long")}
+    out = {}
+    for i, col in enumerate(columns):
+        rows = counts[counts[f"_g{i}"] == 0]
+        missing = rows[col].isna()
+        values = rows.loc[~missing, col]
+        if col in integral:  # other grouping sets' nulls made the column float
+            values = values.astype("int64")
+        found = pd.DataFrame({"value": values.to_numpy(),
+                              "count": rows.loc[~missing, "_n"].to_numpy()})
+        out[col] = found, int(rows.loc[missing, "_n"].sum()), int(rows["_n"].sum())
+    return out
 
 def _label_counts(counts: pd.DataFrame) -> pd.Series:
     "Rows per category label (values as text, as the in-process methods label them)."
@@ -390,9 +404,11 @@ def spark_data_drift(
                           f"{list(ref_head.columns)}, current has {list(cur_head.columns)}.")
     methods, thresholds, categorical = methods or {}, thresholds or {}, set(categorical or [])
     rows, n_ref, n_cur = [], None, None
+    ref_counts = _spark_value_counts(ref_table, columns) if columns else {}
+    cur_counts = _spark_value_counts(cur_table, columns) if columns else {}
     for col in columns:
-        ref, ref_missing, n_ref = _spark_value_counts(ref_table, col)
-        cur, cur_missing, n_cur = _spark_value_counts(cur_table, col)
+        ref, ref_missing, n_ref = ref_counts[col]
+        cur, cur_missing, n_cur = cur_counts[col]
         if n_ref == 0 or n_cur == 0:
             raise DataError(f"drift needs rows in both windows (reference {n_ref}, "
                             f"current {n_cur}).")

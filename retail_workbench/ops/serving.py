@@ -326,6 +326,12 @@ def _worker_scorer(model_bytes: bytes, recommender: bool, version: str, k: int, 
         _SCORERS[key] = _batch_scorer(model_bytes, recommender, version, k, source, threads=1)
     return _SCORERS[key]
 
+def _plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    "Text columns as Python objects (what Spark's Arrow exchange takes)."
+    text = [c for c in frame.columns
+            if pd.api.types.is_string_dtype(frame[c]) and frame[c].dtype != object]
+    return frame.astype({c: object for c in text}) if text else frame
+
 def _score_on_spark(spark, path: Path, recommender: bool, version: str, k: int, source: Path,
                     target: Path, chunk_rows: int):
     "(rows in, scored frame) pairs: Spark scores `source` with `mapInPandas`, in input order."
@@ -338,13 +344,14 @@ def _score_on_spark(spark, path: Path, recommender: bool, version: str, k: int, 
     else:
         table = spark.read.csv(str(source), header=True, inferSchema=True)
     sample = table.limit(min(chunk_rows, 100)).toPandas()  # the output schema, by example
-    schema = spark.createDataFrame(_batch_scorer(path, recommender, version, k, source)(sample)).schema
+    scored_sample = _batch_scorer(path, recommender, version, k, source)(sample)
+    schema = spark.createDataFrame(_plain_strings(scored_sample)).schema
     model_bytes, origin = spark.sparkContext.broadcast(path.read_bytes()), str(source)
 
     def score_partition(batches):
         score = _worker_scorer(model_bytes.value, recommender, version, k, origin)
         for batch in batches:
-            yield score(batch)
+            yield _plain_strings(score(batch))
     staging = target.parent / f".{target.name}.spark"
     shutil.rmtree(staging, ignore_errors=True)
     saved = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")

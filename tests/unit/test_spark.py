@@ -166,4 +166,4 @@ def test_cli_engine_spark_writes_the_files_of_the_default_engine(spark, sales, t
     assert resolve_engine() is spark
     result = runner.invoke(app, ["forecast", str(tmp_path / "sales.parquet"), "--model", "gbm",
                                  "--engine", "spark"])
-    assert result.exit_code != 0 and "has no Spark engine" in result.output
+    assert result.exit_code != 0 and "has no Spark engine" in str(result.exception)
