@@ -39,7 +39,7 @@ demo: install
 
 test: install browser
 	$(BIN)/python tools/check_sync.py
-	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest tests -n 2 --dist loadgroup -p no:cacheprovider
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root) nbs templates
