@@ -12,7 +12,7 @@ recommender over RWB_BENCH_USERS users (default 1,000,000) and 100 items. Measur
   of a Spark job (and, as a pessimistic bound, wall core-seconds per series x series / executors).
 - batch scoring: `score_batch` of every user (top 10) in-process vs on Spark local[2] (mapInPandas,
   one onnxruntime session per Python worker); the Spark/in-process ratio and rows per second.
-The session start (JVM) is timed separately and not part of either ratio. The machine's 1-minute
+RWB_BENCH_PARTS ("forecast,scoring") chooses the parts. The session start (JVM) is timed separately and not part of either ratio. The machine's 1-minute
 load average is recorded: wall times on a shared machine move with it, ratios less so.
 """
 import os
@@ -35,6 +35,7 @@ from retail_workbench.ops.serving import score_batch  # noqa: E402
 N_SERIES = int(os.environ.get("RWB_BENCH_SERIES", 2000))
 N_DAYS = int(os.environ.get("RWB_BENCH_DAYS", 365))
 N_USERS = int(os.environ.get("RWB_BENCH_USERS", 1_000_000))
+PARTS = os.environ.get("RWB_BENCH_PARTS", "forecast,scoring").split(",")  # what to run
 HORIZON = 28
 CLUSTER_SERIES, CLUSTER_EXECUTORS = 50_000, 16
 
@@ -72,6 +73,12 @@ def recommender_file(folder: Path, n_users: int) -> Path:
 
 
 def main():
+    spark = forecast_part() if "forecast" in PARTS else spark_session("local[2]")
+    if "scoring" in PARTS:
+        scoring_part(spark)
+
+
+def forecast_part():
     load = os.getloadavg()[0]
     sales = sales_panel(N_SERIES, N_DAYS)
     joblib_seconds, (local_model, local_pred) = timed(forecast, sales, "local")
@@ -99,6 +106,10 @@ def main():
            spark_fixed_job_seconds=round(fixed_seconds, 1),
            estimate_50k_series_16_executors_minutes=round(estimate / 60, 1),
            wall_bound_50k_series_16_executors_minutes=round(bound / 60, 1))
+    return spark
+
+
+def scoring_part(spark):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = recommender_file(folder, N_USERS)
