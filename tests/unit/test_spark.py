@@ -16,16 +16,16 @@ from retail_workbench.data.engine import java_version, resolve_engine, spark_ses
 pytestmark = pytest.mark.xdist_group("spark")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark():
+    "One local[2] session for the worker; never stopped, so a second setup finds it active."
     pytest.importorskip("pyspark")
     if java_version() is None:
         pytest.skip("no Java runtime: `java -version` found none (install openjdk-17)")
     warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
     session = spark_session("local[2]")
     session.conf.set("spark.sql.shuffle.partitions", "2")
-    yield session
-    session.stop()
+    return session
 
 
 @pytest.fixture(scope="module")
