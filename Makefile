@@ -10,6 +10,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: install browser demo test lab bench sync export clean-venv
 
 install: $(STAMP)
+	@java -version >/dev/null 2>&1 || echo "note: no Java runtime found (java -version): the Spark" \
+		"engine (engine='spark', --engine spark) needs Java 17; install it with" \
+		"'apt-get install openjdk-17-jre-headless' (or set JAVA_HOME). Everything else works without it."
 
 # Re-runs only when the pinned stack or the package metadata changes; a second `make install` is a no-op.
 $(STAMP): settings.ini setup.py pyproject.toml requirements.lock tools/install_lightfm.py
@@ -38,7 +41,7 @@ demo: install
 
 test: install browser
 	$(BIN)/python tools/check_sync.py
-	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider --durations=40
+	$(BIN)/python -m pytest tests -n 2 --dist loadgroup -p no:cacheprovider --durations=40
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root) nbs templates

@@ -192,10 +192,12 @@ def score(
     output: str = typer.Option(..., "--output", help="Output .parquet or .csv file."),
     k: int = typer.Option(10, help="Items per user (recommenders)."),
     chunk_rows: int = typer.Option(50_000, help="Rows per chunk."),
+    engine: str = typer.Option("", help="local or spark (Spark: RWB_SPARK_MASTER, default "
+                                        "local[2]); empty: the RWB_ENGINE setting, else local."),
 ):
     "Batch-score a file chunk by chunk with a registered model."
     from retail_workbench.ops.serving import score_batch
-    report = score_batch(model, input, output, k=k, chunk_rows=chunk_rows)
+    report = score_batch(model, input, output, k=k, chunk_rows=chunk_rows, engine=engine or None)
     typer.echo(f"scored {report['rows_in']} rows -> {report['rows_out']} rows in {output} "
                f"({report['rows_per_second']} rows/s, version {report['version'] or 'file'})")
 

@@ -88,8 +88,11 @@ def forecast(
                                       "the calendar, separated by commas."),
     out: str = typer.Option("forecast.parquet", help="Where to write the forecasts."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar and no time hint."),
+    engine: str = typer.Option("", help="local or spark (Spark: RWB_SPARK_MASTER, default "
+                                        "local[2]); empty: the RWB_ENGINE setting, else local."),
 ):
     "Fit one model per item-store series and write forecasts with prediction intervals."
+    from retail_workbench.data.engine import resolve_engine
     from retail_workbench.data.loaders import read_table
     from retail_workbench.forecast.backtest import backtest, summarise_backtest
     sales_table = read_table(sales)
@@ -97,11 +100,13 @@ def forecast(
     jobs = n_jobs or None
     drivers = tuple(name.strip() for name in exog.split(",") if name.strip())
     options = dict(freq=freq or None, gaps=gaps or None, exog=drivers)
+    spark = resolve_engine(engine or None)
+    on_engine = {"engine": spark} if spark is not None else {}
     if backtest_windows:
         models = {name: _model(name, alpha, jobs, **options) for name in _MODELS}
         results = backtest(models, sales_table, calendar_table, horizon=horizon,
                            n_windows=backtest_windows, step=horizon, freq=freq or None,
-                           gaps=gaps or None)
+                           gaps=gaps or None, engine=spark or "local")
         summary = summarise_backtest(results)
         typer.echo(summary[["model", "mase", "median_mase", "pooled_wape", "coverage",
                             "beats_seasonal_naive"]].round(3).to_string(index=False))
@@ -109,19 +114,24 @@ def forecast(
     from contextlib import nullcontext
     from unittest import mock
     chosen = _model(model, alpha, jobs, **options)
+    if spark is not None and model in ("gbm", "auto"):
+        raise ConfigError(f"--model {model} has no Spark engine (one model over all series); "
+                          "use --engine local, or a per-series model: "
+                          "arima, seasonal_naive, moving_average.")
     if not quiet:
         hint = fit_time_hint(chosen, sales_table, calendar_table)
         if hint:
             typer.echo(hint, err=True)
     # one progress bar over all series, with its ETA (RWB_PROGRESS=0 hides it, as --quiet does)
     with mock.patch.dict(os.environ, {"RWB_PROGRESS": "0"}) if quiet else nullcontext():
-        fitted = chosen.fit(sales_table, calendar_table)
+        fitted = chosen.fit(sales_table, calendar_table, **on_engine)
     typer.echo(f"{fitted.freq_.name} sales ({fitted.freq_.alias}), horizon {horizon} periods, "
                f"missing periods as {fitted.gaps_!r}")
     if future:
-        predictions = fitted.predict(future=read_table(future), calendar=calendar_table)
+        predictions = fitted.predict(future=read_table(future), calendar=calendar_table,
+                                     **on_engine)
     else:
-        predictions = fitted.predict(horizon=horizon)
+        predictions = fitted.predict(horizon=horizon, **on_engine)
     predictions.to_parquet(out)
     report = fitted.fit_report_
     typer.echo(f"{len(report)} series: " + ", ".join(

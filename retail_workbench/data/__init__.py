@@ -8,4 +8,4 @@ __all__ = []
 # %% ../../nbs/data/00_data.ipynb #59d833fa
 from ..core import subpackage_exports
 
-__getattr__, __dir__ = subpackage_exports("retail_workbench.data", ('datasets', 'store', 'loaders', 'ingest', 'verify', 'schema', 'synth', 'features', 'eda', 'report'))
+__getattr__, __dir__ = subpackage_exports("retail_workbench.data", ('datasets', 'store', 'loaders', 'ingest', 'verify', 'schema', 'synth', 'features', 'eda', 'report', 'engine'))

@@ -110,6 +110,11 @@ def rolling_origins(
 
 
 # %% ../../nbs/forecast/21_backtest.ipynb #0bbcfb96
+import inspect
+
+from ..data.engine import resolve_engine
+
+
 def _with_frequency(model, freq: Frequency, gaps: str):
     "A fresh clone of `model` that reads the table at `freq` with the gap policy `gaps`."
     fresh = clone(model)
@@ -117,6 +122,17 @@ def _with_frequency(model, freq: Frequency, gaps: str):
     update = {name: value for name, value in (("freq", freq.alias), ("gaps", gaps))
               if name in params and params[name] is None}
     return fresh.set_params(**update) if update else fresh
+
+
+def _engine_options(model, spark) -> dict:
+    "`engine=spark` for a model whose fit takes an engine; a Spark run of one that does not fails."
+    if spark is None:
+        return {}
+    if "engine" not in inspect.signature(model.fit).parameters:
+        raise ConfigError(f"{type(model).__name__} has no Spark engine; backtest it with "
+                          "engine='local' (per-series models: DemandForecaster, SeasonalNaive, "
+                          "MovingAverage).")
+    return {"engine": spark}
 
 
 def backtest(
@@ -132,10 +148,12 @@ def backtest(
     freq=None,            # pandas alias of the table (None: inferred)
     gaps: str | None = None,  # 'zero' or 'missing' (None: 'zero' daily, else 'missing')
     exog=(),              # further columns of `sales` given to the models as known future
+    engine=None,          # 'local', 'spark', a SparkSession (None: RWB_ENGINE, else local)
 ) -> pd.DataFrame:
     "Rolling-origin forecasts of every model: one row per model, cutoff, series and future period."
     if not models:
         raise ConfigError("backtest needs at least one model.")
+    spark = resolve_engine(engine)
     keys = list(keys)
     freq = resolve_frequency(check_sales(sales, keys)[DATE_COL], freq)
     gaps = resolve_gaps(gaps, freq)
@@ -157,9 +175,10 @@ def backtest(
         observed = ahead[ahead[UNITS_COL].notna()]  # a missing period is never scored
         scales = _mase_scales(train, keys, freq)
         for name, model in models.items():
+            on_engine = _engine_options(model, spark)
             fitted = _with_frequency(model, freq, gaps).fit(train[train[UNITS_COL].notna()],
-                                                            calendar)
-            pred = fitted.predict(future=future, calendar=calendar)
+                                                            calendar, **on_engine)
+            pred = fitted.predict(future=future, calendar=calendar, **on_engine)
             pred = pred.rename(columns={MODEL_COL: "fitted_as"})
             pred.insert(0, "cutoff", cutoff)
             pred.insert(0, MODEL_COL, name)

@@ -421,7 +421,10 @@ def _steps(state: dict, future: pd.DataFrame, freq: Frequency | None = None) -> 
 
 
 # %% ../../nbs/forecast/20_demand.ipynb #8859895a
+from functools import partial
+
 from ..core import check_fitted
+from ..data.engine import apply_in_groups, map_items, resolve_engine
 
 class _PanelForecaster(BaseEstimator):
     "Fit and forecast one model per series of a sales table."
@@ -439,17 +442,23 @@ class _PanelForecaster(BaseEstimator):
     def _predict_series(self, state: dict, future: pd.DataFrame, calendar) -> pd.DataFrame:
         raise NotImplementedError
 
+    def _series_fitter(self, calendar):
+        "A picklable function: one series frame -> (state, seconds, cpu seconds)."
+        return partial(_timed_fit, self, calendar=calendar)
+
     def _fit_all(self, frames: list, calendar) -> list:
-        return [_timed_fit(self, frame, calendar) for frame in
-                progress(frames, desc=f"fit {self.name}")]
+        fit_one = self._series_fitter(calendar)
+        return [fit_one(frame) for frame in progress(frames, desc=f"fit {self.name}")]
 
     @property
     def _freq(self) -> Frequency:
         "The fitted frequency (daily for a model fitted before frequencies were recorded)."
         return self.__dict__.get("freq_") or _daily()
 
-    def fit(self, sales: pd.DataFrame, calendar: pd.DataFrame | None = None):
+    def fit(self, sales: pd.DataFrame, calendar: pd.DataFrame | None = None,
+            engine=None):  # 'local', 'spark', a SparkSession (None: RWB_ENGINE, else local)
         "Fit one model per series of the canonical `sales` table (`calendar`: holidays and events)."
+        spark = resolve_engine(engine)
         if not 0 < self.alpha < 1:
             raise ConfigError(f"alpha={self.alpha} must be between 0 and 1 (0.1: 90% intervals).")
         sales = check_sales(sales, self.keys)
@@ -460,7 +469,11 @@ class _PanelForecaster(BaseEstimator):
                                 exog=self.exog_)
         keys = list(self.keys)
         groups = list(panel.groupby(keys, sort=True))
-        results = self._fit_all([frame.reset_index(drop=True) for _, frame in groups], calendar)
+        frames = [frame.reset_index(drop=True) for _, frame in groups]
+        if spark is None:
+            results = self._fit_all(frames, calendar)
+        else:  # one Spark group per series: groupBy().applyInPandas
+            results = apply_in_groups(spark, frames, self._series_fitter(calendar))
         self.series_ = {}
         rows = []
         for (key, frame), (state, seconds, cpu_seconds) in zip(groups, results):
@@ -479,9 +492,11 @@ class _PanelForecaster(BaseEstimator):
         horizon: int | None = None,        # periods (days, weeks, months) after the end of training
         future: pd.DataFrame | None = None,  # planned periods: date, keys (+ price, promo, exog)
         calendar: pd.DataFrame | None = None,  # calendar covering the future (default: fit's)
+        engine=None,  # 'local', 'spark', a SparkSession (None: RWB_ENGINE, else local)
     ) -> pd.DataFrame:
         "Forecasts with prediction intervals, one row per series and future period."
         check_fitted(self, "series_")
+        spark = resolve_engine(engine)
         calendar = calendar if calendar is not None else self.calendar_
         keys = list(self.keys)
         planned = {}
@@ -495,13 +510,19 @@ class _PanelForecaster(BaseEstimator):
                 raise UnknownIdError(f"{len(unknown)} series in `future` were not seen in "
                                      f"training, e.g. {unknown[0]}.",
                                      hint="Fit on a sales table that includes them.")
+        tasks = [(key, state, planned.get(key)) for key, state in self.series_.items()
+                 if future is None or key in planned]
+        # the function sent to workers carries the settings, not every fitted series
+        light = {k: v for k, v in self.__dict__.items() if k not in ("series_", "fit_report_")}
+        predictor = self.__class__.__new__(self.__class__)
+        predictor.__dict__.update(light)
+        predict_one = partial(_predict_rows, predictor, horizon, calendar)
+        if spark is None:
+            preds = [predict_one((state, rows)) for _, state, rows in tasks]
+        else:
+            preds = map_items(spark, [(state, rows) for _, state, rows in tasks], predict_one)
         out = []
-        for key, state in self.series_.items():
-            if future is not None and key not in planned:
-                continue
-            rows = _future_frame(state, planned.get(key), horizon, self._freq)
-            pred = self._predict_series(state, rows, calendar)
-            pred.insert(0, DATE_COL, rows[DATE_COL].to_numpy())
+        for (key, state, _), pred in zip(tasks, preds):
             for col, value in zip(keys, key):
                 pred.insert(1, col, value)
             pred[MODEL_COL] = state["model"]
@@ -526,6 +547,15 @@ def _check_exog(exog, sales: pd.DataFrame, calendar: pd.DataFrame | None) -> tup
             raise SchemaError(f"exogenous column {col!r} is in neither the sales table nor the "
                               "calendar.", hint="exog names columns of either table.")
     return exog
+
+
+def _predict_rows(model, horizon, calendar, task) -> pd.DataFrame:
+    "Forecast of one series: `task` is (fitted state, its planned future rows or None)."
+    state, planned = task
+    rows = _future_frame(state, planned, horizon, model._freq)
+    pred = model._predict_series(state, rows, calendar)
+    pred.insert(0, DATE_COL, rows[DATE_COL].to_numpy())
+    return pred
 
 
 def _timed_fit(model, frame, calendar):
@@ -714,15 +744,18 @@ class DemandForecaster(_PanelForecaster):
         self.alpha, self.n_jobs, self.keys = alpha, n_jobs, keys
         self.freq, self.gaps, self.exog = freq, gaps, exog
 
+    def _series_fitter(self, calendar):
+        params = {**self.get_params(), "freq_": self.freq_, "exog_": self.exog_}
+        return partial(_fit_arima_series, params, calendar=calendar)
+
     def _fit_all(self, frames, calendar):
         from joblib import Parallel, delayed
-        params = {**self.get_params(), "freq_": self.freq_, "exog_": self.exog_}
+        fit_one = self._series_fitter(calendar)
         n_jobs = self.n_jobs if self.n_jobs is not None else get_settings().n_jobs
         if n_jobs == 1 or len(frames) < _MIN_PARALLEL_SERIES:
             with limit_threads():
-                return [_fit_arima_series(params, f, calendar)
-                        for f in progress(frames, desc="fit arima")]
-        tasks = (delayed(_fit_arima_series)(params, f, calendar) for f in frames)
+                return [fit_one(f) for f in progress(frames, desc="fit arima")]
+        tasks = (delayed(fit_one)(f) for f in frames)
         runner = Parallel(n_jobs=n_jobs, return_as="generator")
         return list(progress(runner(tasks), total=len(frames), desc="fit arima"))
 

@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['SMALL_SAMPLE', 'P_VALUE_ALPHA', 'DEFAULT_THRESHOLDS', 'DRIFT_SHARE', 'MAX_CATEGORIES', 'MAX_LEVELS', 'PSI_BINS',
-           'DRIFT_METHODS', 'SCHEMA_CHANGES', 'PERFORMANCE_METRICS', 'ks_method', 'wasserstein_method',
-           'chisquare_method', 'jensenshannon_method', 'psi_method', 'choose_method', 'column_drift', 'schema_drift',
-           'comparable_columns', 'DriftReport', 'data_drift', 'match_weekdays', 'seasonal_reference', 'drift_timeline',
+           'DRIFT_METHODS', 'SCHEMA_CHANGES', 'PERFORMANCE_METRICS', 'pooled_counts', 'ks_method', 'wasserstein_method',
+           'chisquare_method', 'chisquare_counts', 'jensenshannon_method', 'jensenshannon_counts', 'psi_method',
+           'psi_counts', 'choose_method', 'column_drift', 'schema_drift', 'comparable_columns', 'DriftReport',
+           'data_drift', 'spark_data_drift', 'match_weekdays', 'seasonal_reference', 'drift_timeline',
            'detection_summary', 'calibrate_levels', 'flag_alerts', 'evaluate_performance', 'performance_by_window',
            'performance_drift', 'prediction_drift']
 
@@ -20,6 +21,7 @@ from scipy.spatial.distance import jensenshannon
 
 from ..core import DataError, SchemaError, TS_COL
 from ..data.eda import column_kind
+from ..data.engine import is_spark, resolve_engine, spark_session
 from ..data.schema import dtype_family
 
 # %% ../../nbs/monitor/50_drift.ipynb #77d6d6d9
@@ -34,6 +36,21 @@ PSI_BINS = 10         # quantile bins of the reference for PSI on numeric column
 _EPS = 1e-4
 
 # %% ../../nbs/monitor/50_drift.ipynb #0c5b246f
+def pooled_counts(
+    ref_counts: pd.Series,  # category label -> rows in the reference window
+    cur_counts: pd.Series,  # category label -> rows in the current window
+) -> tuple[np.ndarray, np.ndarray]:
+    "Counts per category in both windows (sorted labels), rare categories pooled into '__other__'."
+    ref_counts, cur_counts = ref_counts[ref_counts > 0], cur_counts[cur_counts > 0]
+    both = ref_counts.add(cur_counts, fill_value=0).sort_values(ascending=False, kind="stable")
+    top = set(both.index[:MAX_CATEGORIES])
+    def pool(counts):
+        return counts.groupby([c if c in top else "__other__" for c in counts.index]).sum()
+    ref_counts, cur_counts = pool(ref_counts), pool(cur_counts)
+    levels = sorted(set(ref_counts.index) | set(cur_counts.index))
+    return (ref_counts.reindex(levels, fill_value=0).to_numpy(float),
+            cur_counts.reindex(levels, fill_value=0).to_numpy(float))
+
 def _frequencies(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Counts of each category in both windows, rare categories pooled into one."
     ref_s, cur_s = pd.Series(ref).astype(str), pd.Series(cur).astype(str)
@@ -61,7 +78,10 @@ def wasserstein_method(ref: np.ndarray, cur: np.ndarray,
 def chisquare_method(ref: np.ndarray, cur: np.ndarray,
                      kind: str = "categorical") -> tuple[float, float]:
     "Chi-square test of homogeneity: (Cramér's V, p-value)."
-    ref_counts, cur_counts = _frequencies(ref, cur)
+    return chisquare_counts(*_frequencies(ref, cur))
+
+def chisquare_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
+    "Chi-square test of homogeneity on category counts: (Cramér's V, p-value)."
     if len(ref_counts) < 2:
         return 0.0, 1.0
     table = np.vstack([ref_counts, cur_counts])
@@ -76,6 +96,10 @@ def jensenshannon_method(ref: np.ndarray, cur: np.ndarray,
         ref_counts, cur_counts = _binned(ref, cur)
     else:
         ref_counts, cur_counts = _frequencies(ref, cur)
+    return jensenshannon_counts(ref_counts, cur_counts)
+
+def jensenshannon_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
+    "Jensen-Shannon distance (base 2) between two count vectors over the same bins."
     return float(jensenshannon(ref_counts, cur_counts, base=2)), float("nan")
 
 def _binned(ref: np.ndarray, cur: np.ndarray, bins: int = PSI_BINS):
@@ -91,6 +115,10 @@ def psi_method(ref: np.ndarray, cur: np.ndarray, kind: str = "numeric") -> tuple
         ref_counts, cur_counts = _binned(ref, cur)
     else:
         ref_counts, cur_counts = _frequencies(ref, cur)
+    return psi_counts(ref_counts, cur_counts)
+
+def psi_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
+    "Population stability index between two count vectors over the same bins."
     ref_p = np.clip(ref_counts / ref_counts.sum(), _EPS, None)
     cur_p = np.clip(cur_counts / cur_counts.sum(), _EPS, None)
     return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p))), float("nan")
@@ -127,21 +155,32 @@ def column_drift(
                         f"{'reference' if ref.size == 0 else 'current'} window.")
     if kind == "numeric":
         ref, cur = ref.astype(float), cur.astype(float)
-    n = min(ref.size, cur.size)
+    method = _resolve_method(name, kind, min(ref.size, cur.size), method)
+    effect, p_value = DRIFT_METHODS[method](ref, cur, kind)
+    missing_delta = float(current.isna().mean() - reference.isna().mean())
+    return _drift_verdict(name, kind, method, threshold, alpha, effect, p_value, ref.size,
+                         cur.size, missing_delta)
+
+def _resolve_method(name, kind: str, n: int, method: str = "auto") -> str:
+    "The drift method of a column of `kind` whose smaller window has `n` values ('auto' chooses)."
     method = choose_method(kind, n) if method == "auto" else method
     if method not in DRIFT_METHODS:
         raise ValueError(f"unknown drift method {method!r}; use one of {list(DRIFT_METHODS)}.")
     if kind != "numeric" and method in ("ks", "wasserstein"):
         raise DataError(f"column {name!r} is {kind}; {method!r} needs numbers. "
                         "Use chisquare, jensenshannon or psi.")
+    return method
+
+def _drift_verdict(name, kind: str, method: str, threshold: float | None, alpha: float,
+                  effect: float, p_value: float, n_reference: int, n_current: int,
+                  missing_delta: float) -> dict:
+    "The result row of one column: its effect against the threshold (and p-value), as a dict."
     threshold = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
-    effect, p_value = DRIFT_METHODS[method](ref, cur, kind)
     drifted = effect >= threshold
     if not np.isnan(p_value):
         drifted = drifted and p_value < alpha
-    missing_delta = float(current.isna().mean() - reference.isna().mean())
-    return {"column": name, "kind": kind, "method": method, "n_reference": int(ref.size),
-            "n_current": int(cur.size), "effect": effect, "p_value": p_value,
+    return {"column": name, "kind": kind, "method": method, "n_reference": int(n_reference),
+            "n_current": int(n_current), "effect": effect, "p_value": p_value,
             "threshold": threshold, "drift_score": effect / threshold if threshold > 0 else np.inf,
             "drifted": bool(drifted), "missing_delta": missing_delta}
 
@@ -224,8 +263,14 @@ def data_drift(
     max_rows: int | None = 50_000,     # sample each window down to this many rows (None: all)
     random_state: int | None = 0,      # seed of the sampling
     alpha: float = P_VALUE_ALPHA,      # family-wise level of the small-sample tests
+    engine=None,  # 'local', 'spark', a SparkSession (None: RWB_ENGINE, else local); Spark
+                  # DataFrames as windows run on Spark; Spark uses every row (no sampling)
 ) -> DriftReport:
     "Per-column drift, ranked, and dataset drift between a reference and a current table."
+    spark = resolve_engine(engine)
+    if spark is not None or is_spark(reference) or is_spark(current):
+        return spark_data_drift(reference, current, columns, methods, thresholds, categorical,
+                                drift_share, alpha, spark)
     if len(reference) == 0 or len(current) == 0:
         raise DataError(f"drift needs rows in both windows (reference {len(reference)}, "
                         f"current {len(current)}).")
@@ -243,13 +288,152 @@ def data_drift(
         kind = "categorical" if col in categorical else None
         rows.append(column_drift(ref_s[col], cur_s[col], methods.get(col, "auto"),
                                  thresholds.get(col), kind, alpha / len(columns)))
+    meta = {"n_reference": len(reference), "n_current": len(current),
+            "sampled_reference": len(ref_s), "sampled_current": len(cur_s)}
+    return _drift_report(rows, drift_share, meta, schema_drift(reference, current))
+
+def _drift_report(rows: list, drift_share: float, meta: dict, schema: pd.DataFrame) -> DriftReport:
+    "A `DriftReport` from per-column result rows: ranked, with the dataset verdict."
     table = pd.DataFrame(rows, columns=_RESULT_COLUMNS)
     table = table.sort_values("drift_score", ascending=False, ignore_index=True)
     share = float(table.drifted.mean()) if len(table) else 0.0
-    meta = {"n_reference": len(reference), "n_current": len(current),
-            "sampled_reference": len(ref_s), "sampled_current": len(cur_s)}
-    return DriftReport(table, share, share >= drift_share, drift_share, meta,
-                       schema_drift(reference, current))
+    return DriftReport(table, share, share >= drift_share, drift_share, meta, schema)
+
+# %% ../../nbs/monitor/50_drift.ipynb #27eb272a
+def _window_on_spark(spark, window):
+    "A window as a Spark DataFrame, and its columns as an empty pandas frame (for the dtypes)."
+    if is_spark(window):
+        return window, window.limit(0).toPandas()
+    return spark.createDataFrame(window), window.iloc[:0]
+
+def _spark_value_counts(table, columns: list) -> dict:
+    "column -> (rows per distinct non-missing value, missing rows, rows): one Spark job for all."
+    quoted = [f"`{c}`" for c in columns]
+    flags = ", ".join(f"grouping({q}) AS _g{i}" for i, q in enumerate(quoted))
+    sets = ", ".join(f"({q})" for q in quoted)
+    counts = table.sparkSession.sql(
+        f"SELECT {', '.join(quoted)}, {flags}, count(*) AS _n FROM {{window}} "
+        f"GROUP BY GROUPING SETS ({sets})", window=table).toPandas()
+    integral = {f.name for f in table.schema.fields
+                if f.dataType.typeName() in ("byte", "short", "integer", "long")}
+    out = {}
+    for i, col in enumerate(columns):
+        rows = counts[counts[f"_g{i}"] == 0]
+        missing = rows[col].isna()
+        values = rows.loc[~missing, col]
+        if col in integral:  # other grouping sets' nulls made the column float
+            values = values.astype("int64")
+        found = pd.DataFrame({"value": values.to_numpy(),
+                              "count": rows.loc[~missing, "_n"].to_numpy()})
+        out[col] = found, int(rows.loc[missing, "_n"].sum()), int(rows["_n"].sum())
+    return out
+
+def _label_counts(counts: pd.DataFrame) -> pd.Series:
+    "Rows per category label (values as text, as the in-process methods label them)."
+    labels = pd.Series(counts["value"].to_numpy(), dtype=object).astype(str)
+    return pd.Series(counts["count"].to_numpy(float)).groupby(labels.to_numpy()).sum()
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: np.ndarray) -> np.ndarray:
+    "np.quantile (linear) of `values` repeated `weights` times, without repeating them."
+    order = np.argsort(values, kind="stable")
+    values, cum = values[order], np.cumsum(weights[order])
+    n = cum[-1]
+    h = np.clip(n * q + (1 - q) - 1, 0, n - 1)  # numpy's virtual index for 'linear'
+    lo = np.floor(h)
+    t = h - lo
+    below = values[np.searchsorted(cum, lo, side="right")]
+    above = values[np.searchsorted(cum, np.minimum(lo + 1, n - 1), side="right")]
+    diff = above - below
+    return np.where(t >= 0.5, above - diff * (1 - t), below + diff * t)
+
+def _weighted_binned(ref: pd.DataFrame, cur: pd.DataFrame, bins: int = PSI_BINS):
+    "`_binned` on value counts: reference-quantile bins, counts of both windows."
+    ref_v, ref_w = ref["value"].to_numpy(float), ref["count"].to_numpy(float)
+    edges = np.unique(_weighted_quantile(ref_v, ref_w, np.linspace(0, 1, bins + 1)))
+    if edges.size < 2:
+        edges = np.array([ref_v.min() - 0.5, ref_v.min() + 0.5])
+    edges[0], edges[-1] = -np.inf, np.inf
+    cur_v, cur_w = cur["value"].to_numpy(float), cur["count"].to_numpy(float)
+    return (np.histogram(ref_v, edges, weights=ref_w)[0].astype(float),
+            np.histogram(cur_v, edges, weights=cur_w)[0].astype(float))
+
+def _weighted_wasserstein(ref: pd.DataFrame, cur: pd.DataFrame) -> float:
+    "`wasserstein_method` on value counts."
+    ref_v, ref_w = ref["value"].to_numpy(float), ref["count"].to_numpy(float)
+    cur_v, cur_w = cur["value"].to_numpy(float), cur["count"].to_numpy(float)
+    mean = np.average(ref_v, weights=ref_w)
+    scale = np.sqrt(np.average((ref_v - mean) ** 2, weights=ref_w))
+    if not scale > 0:
+        scale = max(np.average(np.abs(ref_v), weights=ref_w), 1.0)
+    return float(stats.wasserstein_distance(ref_v, cur_v, ref_w, cur_w) / scale)
+
+def _effect_from_counts(method: str, kind: str, ref: pd.DataFrame, cur: pd.DataFrame):
+    "(effect, p-value) of `method` from the value counts of both windows."
+    if method == "ks":  # chosen for small windows only: the values themselves are few
+        ref_values = np.repeat(ref["value"].to_numpy(float), ref["count"].to_numpy(int))
+        cur_values = np.repeat(cur["value"].to_numpy(float), cur["count"].to_numpy(int))
+        return ks_method(ref_values, cur_values)
+    if method == "wasserstein":
+        return _weighted_wasserstein(ref, cur), float("nan")
+    if kind == "numeric" and method in ("jensenshannon", "psi"):
+        counts = _weighted_binned(ref, cur)
+    else:
+        counts = pooled_counts(_label_counts(ref), _label_counts(cur))
+    return {"chisquare": chisquare_counts, "jensenshannon": jensenshannon_counts,
+            "psi": psi_counts}[method](*counts)
+
+def spark_data_drift(
+    reference,                # reference window: Spark or pandas DataFrame
+    current,                  # current window: Spark or pandas DataFrame
+    columns: list | None = None,   # columns to compare; default all shared non-datetime columns
+    methods: dict | None = None,   # column -> method name overriding "auto"
+    thresholds: dict | None = None,  # column -> effect threshold overriding the method default
+    categorical: list | None = None,  # columns to treat as categorical whatever their dtype
+    drift_share: float = DRIFT_SHARE,  # share of drifted columns that means dataset drift
+    alpha: float = P_VALUE_ALPHA,      # family-wise level of the small-sample tests
+    spark=None,               # SparkSession (None: `spark_session()`)
+) -> DriftReport:
+    "`data_drift` with the statistics from Spark aggregations over every row of both windows."
+    spark = spark or spark_session()
+    ref_table, ref_head = _window_on_spark(spark, reference)
+    cur_table, cur_head = _window_on_spark(spark, current)
+    columns = comparable_columns(ref_head, cur_head) if columns is None else columns
+    missing = [c for c in columns if c not in ref_head.columns or c not in cur_head.columns]
+    if missing:
+        raise SchemaError(f"columns {missing} are not in both tables; reference has "
+                          f"{list(ref_head.columns)}, current has {list(cur_head.columns)}.")
+    methods, thresholds, categorical = methods or {}, thresholds or {}, set(categorical or [])
+    rows, n_ref, n_cur = [], None, None
+    ref_counts = _spark_value_counts(ref_table, columns) if columns else {}
+    cur_counts = _spark_value_counts(cur_table, columns) if columns else {}
+    for col in columns:
+        ref, ref_missing, n_ref = ref_counts[col]
+        cur, cur_missing, n_cur = cur_counts[col]
+        if n_ref == 0 or n_cur == 0:
+            raise DataError(f"drift needs rows in both windows (reference {n_ref}, "
+                            f"current {n_cur}).")
+        kind = "categorical" if col in categorical else column_kind(
+            pd.concat([ref_head[col], cur_head[col]], ignore_index=True))
+        if kind == "datetime":
+            raise DataError(f"column {col!r} is a datetime; drift compares values, not "
+                            "timestamps. Leave it out of `columns`.")
+        if kind == "numeric" and len(set(ref["value"]) | set(cur["value"])) <= MAX_LEVELS:
+            kind = "categorical"
+        if ref.empty or cur.empty:
+            raise DataError(f"column {col!r} has no non-missing values in the "
+                            f"{'reference' if ref.empty else 'current'} window.")
+        size_ref, size_cur = int(ref["count"].sum()), int(cur["count"].sum())
+        method = _resolve_method(col, kind, min(size_ref, size_cur), methods.get(col, "auto"))
+        effect, p_value = _effect_from_counts(method, kind, ref, cur)
+        rows.append(_drift_verdict(col, kind, method, thresholds.get(col), alpha / len(columns),
+                                   effect, p_value, size_ref, size_cur,
+                                   cur_missing / n_cur - ref_missing / n_ref))
+    if n_ref is None:
+        n_ref, n_cur = ref_table.count(), cur_table.count()
+    meta = {"n_reference": n_ref, "n_current": n_cur, "sampled_reference": n_ref,
+            "sampled_current": n_cur, "engine": "spark"}
+    return _drift_report(rows, drift_share, meta, schema_drift(ref_head, cur_head))
+
 
 # %% ../../nbs/monitor/50_drift.ipynb #2b49de8d
 def match_weekdays(

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import ConfigError, SourceNotFoundError, USER_COL
+from ..core import (ConfigError, SourceNotFoundError, USER_COL, WorkbenchError,
+                                   get_logger)
+from ..data.engine import resolve_engine
 from .onnx import (KIND_KEY, OnnxRecommender, OnnxScorer, load_model,
                                        save_model)
 
@@ -207,8 +209,8 @@ class _ChunkWriter:
         if self.writer is not None:
             self.writer.close()
 
-def _tabular_scorer(path: Path):
-    scorer = OnnxScorer(path, threads=0)
+def _tabular_scorer(path, threads: int = 0):
+    scorer = OnnxScorer(path, threads=threads)
     meta = scorer.metadata
     features = json.loads(meta["rwb.features"]) if "rwb.features" in meta else None
     name = scorer.input_names[0]
@@ -223,39 +225,104 @@ def _tabular_scorer(path: Path):
         return chunk.assign(prediction=prediction)
     return score
 
+def _batch_scorer(model_or_path, recommender: bool, version: str, k: int, source,
+                  threads: int = 0):
+    "A function scoring one chunk: top-`k` rows per user (recommenders) or a prediction column."
+    if not recommender:
+        return _tabular_scorer(model_or_path, threads)
+    onnx_recommender = OnnxRecommender(model_or_path, threads=threads, version=version)
+    def score(chunk):
+        if USER_COL not in chunk.columns:
+            raise ConfigError(f"scoring input {source} has no '{USER_COL}' column.")
+        return onnx_recommender.recommend_batch(chunk[USER_COL].tolist(), k)
+    return score
+
 def score_batch(
     model: str,              # 'NAME@champion', 'NAME/VERSION' or a path to model.onnx
     input: str | Path,       # .parquet or .csv file
     output: str | Path,      # .parquet or .csv file to write
     k: int = 10,             # items per user (recommenders)
     chunk_rows: int = 50_000,  # rows per chunk
+    engine=None,             # 'local', 'spark', a SparkSession (None: RWB_ENGINE, else local)
 ) -> dict:
     "Score `input` chunk by chunk with the model and write `output`; returns counts and timing."
     source, target = Path(input), Path(output)
     if not source.exists():
         raise SourceNotFoundError(f"scoring input {source} does not exist.")
+    spark = resolve_engine(engine)
     version, path = resolve_onnx(model)
     meta = {p.key: p.value for p in load_model(path).metadata_props}
-    if meta.get(KIND_KEY) == "recommender":
-        recommender = OnnxRecommender(path, threads=0, version=version)
-        def score(chunk):
-            if USER_COL not in chunk.columns:
-                raise ConfigError(f"scoring input {source} has no '{USER_COL}' column.")
-            return recommender.recommend_batch(chunk[USER_COL].tolist(), k)
-    else:
-        score = _tabular_scorer(path)
+    recommender = meta.get(KIND_KEY) == "recommender"
     target.parent.mkdir(parents=True, exist_ok=True)
     writer, rows_in, rows_out, started = _ChunkWriter(target), 0, 0, time.perf_counter()
     try:
-        for chunk in _read_chunks(source, chunk_rows):
-            scored = score(chunk)
+        if spark is None:
+            score = _batch_scorer(path, recommender, version, k, source)
+            pairs = ((len(chunk), score(chunk)) for chunk in _read_chunks(source, chunk_rows))
+        else:
+            pairs = _score_on_spark(spark, path, recommender, version, k, source, target,
+                                    chunk_rows)
+        for n_in, scored in pairs:
             writer.write(scored)
-            rows_in, rows_out = rows_in + len(chunk), rows_out + len(scored)
+            rows_in, rows_out = rows_in + n_in, rows_out + len(scored)
     finally:
         writer.close()
     seconds = time.perf_counter() - started
     return {"model": model, "version": version, "rows_in": rows_in, "rows_out": rows_out,
             "seconds": round(seconds, 3), "rows_per_second": round(rows_in / max(seconds, 1e-9))}
+
+# %% ../../nbs/ops/46_serving.ipynb #cdd0f79c
+_SCORERS = {}  # (model sha256, kind, version, k) -> chunk scorer, one per Python worker process
+
+def _worker_scorer(model_bytes: bytes, recommender: bool, version: str, k: int, source: str):
+    "The chunk scorer of a model, built once per worker process (Spark reuses its workers)."
+    import hashlib
+    key = (hashlib.sha256(model_bytes).hexdigest(), recommender, version, k)
+    if key not in _SCORERS:
+        _SCORERS[key] = _batch_scorer(model_bytes, recommender, version, k, source, threads=1)
+    return _SCORERS[key]
+
+def _plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    "Text columns as Python objects (what Spark's Arrow exchange takes)."
+    text = [c for c in frame.columns
+            if pd.api.types.is_string_dtype(frame[c]) and frame[c].dtype != object]
+    return frame.astype({c: object for c in text}) if text else frame
+
+def _score_on_spark(spark, path: Path, recommender: bool, version: str, k: int, source: Path,
+                    target: Path, chunk_rows: int):
+    "(rows in, scored frame) pairs: Spark scores `source` with `mapInPandas`, in input order."
+    import shutil
+    import pyarrow.parquet as pq
+    if source.suffix not in (".parquet", ".csv"):
+        raise ConfigError(f"input {source} is not .parquet or .csv.")
+    if source.suffix == ".parquet":
+        table = spark.read.parquet(str(source))
+    else:
+        table = spark.read.csv(str(source), header=True, inferSchema=True)
+    sample = table.limit(min(chunk_rows, 100)).toPandas()  # the output schema, by example
+    scored_sample = _batch_scorer(path, recommender, version, k, source)(sample)
+    schema = spark.createDataFrame(_plain_strings(scored_sample)).schema
+    model_bytes, origin = spark.sparkContext.broadcast(path.read_bytes()), str(source)
+
+    def score_partition(batches):
+        score = _worker_scorer(model_bytes.value, recommender, version, k, origin)
+        for batch in batches:
+            yield _plain_strings(score(batch))
+    staging = target.parent / f".{target.name}.spark"
+    shutil.rmtree(staging, ignore_errors=True)
+    saved = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(chunk_rows))
+    try:
+        table.mapInPandas(score_partition, schema).write.parquet(str(staging))
+        rows_in = table.count()
+        for part in sorted(staging.glob("part-*.parquet")):  # part files keep the input order
+            scored = pq.read_table(part).to_pandas()
+            if len(scored):
+                yield rows_in, scored
+                rows_in = 0
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", saved)
+        shutil.rmtree(staging, ignore_errors=True)
 
 # %% ../../nbs/ops/46_serving.ipynb #277ec60d
 _TRITON_TYPES = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 4: "TYPE_UINT16",
