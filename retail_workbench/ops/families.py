@@ -49,7 +49,7 @@ FAMILIES: dict[str, Family] = {}
 
 # Modules that add their families to `FAMILIES` when imported, one per model domain, so a new family
 # lives beside its models and this module stays free of their imports. Loaded on the first lookup.
-FAMILY_MODULES: tuple[str, ...] = ()
+FAMILY_MODULES: tuple[str, ...] = ("retail_workbench.customers.lifecycle_families",)
 
 def _load_family_modules():
     for module in FAMILY_MODULES:
