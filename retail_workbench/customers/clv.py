@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
-from ..core import ConfigError, DataError, require_columns
+from ..core import ConfigError, DataError, check_fitted, require_columns
 
 # %% ../../nbs/customers/34_clv.ipynb #1ba36a95
 SUMMARY_COLUMNS = ("frequency", "recency", "T")  # x, t_x and T, in `unit` (weeks by default)
@@ -151,7 +150,7 @@ class BetaGeoModel(BaseEstimator):
         return self
 
     def _params(self):
-        check_is_fitted(self, "params_")
+        check_fitted(self, "params_")
         return [self.params_[k] for k in BGNBD_PARAMS]
 
     def p_alive(self, summary: pd.DataFrame) -> pd.Series:
@@ -234,7 +233,7 @@ class GammaGammaModel(BaseEstimator):
 
     def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
         "Expected value per purchase: shrunk own mean, or the population mean for x = 0."
-        check_is_fitted(self, "params_")
+        check_fitted(self, "params_")
         p, q, gamma = (self.params_[k] for k in GAMMA_GAMMA_PARAMS)
         x, m, keep = self._spenders(summary)
         population = p * gamma / (q - 1) if q > 1 else np.nan
@@ -267,7 +266,7 @@ class CLVModel(BaseEstimator):
 
     def predict(self, summary: pd.DataFrame) -> pd.DataFrame:
         "Per customer: p_alive, expected_purchases and (with spend) expected_spend and clv."
-        check_is_fitted(self, "params_")
+        check_fitted(self, "params_")
         scored = pd.DataFrame({"p_alive": self.purchases_.p_alive(summary),
                                "expected_purchases":
                                self.purchases_.expected_purchases(summary, self.horizon)})
@@ -387,7 +386,7 @@ def save_clv_model(
     "Write a fitted CLV model's parameters as JSON."
     import json
     from pathlib import Path
-    check_is_fitted(model, "params_")
+    check_fitted(model, "params_")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     spend = model.spend_

@@ -12,10 +12,10 @@ __all__ = ['PANEL_FEATURES', 'FREQUENCIES', 'CRITERIA', 'STATE_MODEL_FORMAT', 'S
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from ..core import (AMOUNT_COL, ORDER_COL, RETURN_COL, SESSION_COL, TS_COL,
-                                   USER_COL, ConfigError, DataError, require_columns)
+                                   USER_COL, ConfigError, DataError, check_fitted,
+                                   require_columns)
 
 # %% ../../nbs/customers/33_states.ipynb #af0b623b
 PANEL_FEATURES = ("orders", "spend", "visits")
@@ -171,7 +171,8 @@ class PoissonStateHMM:
         return first.sum(axis=0), xi, np.einsum("ntk,ntf->kf", gamma, counts), \
             gamma.sum(axis=(0, 1)), loglik.sum()
 
-    def fit(self, counts, observed, n_iter: int = 50, tol: float = 1e-4, progress: bool = False):
+    def baum_welch(self, counts, observed, n_iter: int = 50, tol: float = 1e-4,
+                   progress: bool = False):
         "Baum-Welch: EM until the log-likelihood per period improves by less than `tol`."
         from tqdm.auto import tqdm
         previous = -np.inf
@@ -271,7 +272,7 @@ class CustomerStateModel(BaseEstimator):
 
     def _fit_hmm(self, counts, observed, k):
         hmm = _initial_hmm(counts, observed, k, self.random_state)
-        return hmm.fit(counts, observed, n_iter=self.n_iter, tol=self.tol)
+        return hmm.baum_welch(counts, observed, n_iter=self.n_iter, tol=self.tol)
 
     def fit(self, panel: pd.DataFrame, y=None):
         "Choose the number of states, fit the HMM on every customer, name the states."
@@ -325,12 +326,12 @@ class CustomerStateModel(BaseEstimator):
     @property
     def transmat_(self) -> pd.DataFrame:
         "The transition matrix with named rows (from) and columns (to)."
-        check_is_fitted(self, "model_")
+        check_fitted(self, "model_")
         return pd.DataFrame(self.model_.transmat_, index=self.state_names_,
                             columns=self.state_names_)
 
     def _grid(self, panel):
-        check_is_fitted(self, "model_")
+        check_fitted(self, "model_")
         return _grid(panel, panel_counts(panel))
 
     def decode(self, panel: pd.DataFrame) -> pd.DataFrame:
@@ -543,7 +544,7 @@ def save_state_model(
     "Write a fitted customer-state model as JSON (parameters) and CSV (transition matrix)."
     import json
     from pathlib import Path
-    check_is_fitted(model, "model_")
+    check_fitted(model, "model_")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"format": STATE_MODEL_FORMAT, "version": 1, "params": model.get_params(),
