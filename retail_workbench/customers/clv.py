@@ -202,22 +202,21 @@ class GammaGammaModel(BaseEstimator):
         self.penalizer = penalizer
 
     def _spenders(self, summary: pd.DataFrame) -> tuple:
+        "(x, m, used): customers with repeat purchases of positive mean value are modelled."
         require_columns(summary, ("frequency", "monetary_value"), "customer summary")
         x = summary["frequency"].to_numpy(float)
         m = summary["monetary_value"].to_numpy(float)
         if np.isnan(m).any():
             raise DataError("customer summary column 'monetary_value' has missing values.")
-        keep = x > 0
-        if (m[keep] <= 0).any():
-            raise DataError("Gamma-Gamma needs a positive 'monetary_value' for every customer "
-                            "with frequency > 0.")
-        return x, m, keep
+        return x, m, (x > 0) & (m > 0)
 
     def fit(self, summary: pd.DataFrame, y=None):
-        "Fit p, q, gamma on the customers with repeat purchases."
+        "Fit p, q, gamma on the customers with repeat purchases of positive value."
         x, m, keep = self._spenders(summary)
         if keep.sum() < 2:
-            raise DataError("Gamma-Gamma needs at least two customers with repeat purchases.")
+            raise DataError("Gamma-Gamma needs at least two customers with repeat purchases of "
+                            "positive 'monetary_value'.")
+        self.n_excluded_ = int(((x > 0) & ~keep).sum())  # repeat buyers whose mean value is <= 0
         x, m = x[keep], m[keep]
 
         def negloglik(log_params):
@@ -232,7 +231,7 @@ class GammaGammaModel(BaseEstimator):
         return self
 
     def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
-        "Expected value per purchase: shrunk own mean, or the population mean for x = 0."
+        "Expected value per purchase: shrunk own mean, or the population mean (x = 0 or value <= 0)."
         check_fitted(self, "params_")
         p, q, gamma = (self.params_[k] for k in GAMMA_GAMMA_PARAMS)
         x, m, keep = self._spenders(summary)
@@ -390,13 +389,13 @@ def save_clv_model(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     spend = model.spend_
-    manifest = {"format": CLV_MODEL_FORMAT, "version": 1, "params": model.get_params(),
+    manifest = {"format": CLV_MODEL_FORMAT, "format_version": 1, "params": model.get_params(),
                 "bgnbd": {"params": model.purchases_.params_,
                           "log_likelihood": model.purchases_.log_likelihood_,
                           "n_customers": model.purchases_.n_customers_},
                 "gamma_gamma": None if spend is None else {
                     "params": spend.params_, "log_likelihood": spend.log_likelihood_,
-                    "n_customers": spend.n_customers_}}
+                    "n_customers": spend.n_customers_, "n_excluded": spend.n_excluded_}}
     (folder / CLV_MODEL_MANIFEST).write_text(json.dumps(manifest, indent=1))
     return folder
 
@@ -404,15 +403,8 @@ def load_clv_model(
     folder,   # a folder written by save_clv_model
 ) -> CLVModel:
     "The CLV model saved in `folder`."
-    import json
-    from pathlib import Path
-    from retail_workbench.core import ArtifactError
-    path = Path(folder) / CLV_MODEL_MANIFEST
-    if not path.is_file():
-        raise ArtifactError(f"{folder} has no {CLV_MODEL_MANIFEST}: not a saved CLV model.")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != CLV_MODEL_FORMAT:
-        raise ArtifactError(f"{path} is not a CLV model (format {manifest.get('format')!r}).")
+    from retail_workbench.core import read_manifest
+    manifest = read_manifest(folder, CLV_MODEL_MANIFEST, CLV_MODEL_FORMAT, 1)
     model = CLVModel(**manifest["params"])
     parts = []
     for key, cls in (("bgnbd", BetaGeoModel), ("gamma_gamma", GammaGammaModel)):
@@ -422,6 +414,8 @@ def load_clv_model(
             part = cls(model.penalizer)
             part.params_, part.log_likelihood_ = saved["params"], saved["log_likelihood"]
             part.n_customers_ = saved["n_customers"]
+            if key == "gamma_gamma":
+                part.n_excluded_ = saved["n_excluded"]
         parts.append(part)
     model.purchases_, model.spend_ = parts
     model.params_ = {**model.purchases_.params_,
@@ -480,6 +474,7 @@ def fit_clv(
     if "clv" in scored.columns:
         result["clv_mean"] = float(scored["clv"].mean())
         result["spend_log_likelihood"] = model.spend_.log_likelihood_
+        result["spend_customers_excluded"] = model.spend_.n_excluded_
     if "frequency_holdout" in summary.columns:
         table_ = calibration_holdout_table(model.purchases_, summary)
         result["holdout"] = table_.reset_index().to_dict(orient="records")
