@@ -107,15 +107,3 @@ def test_rwb_clv_and_churn_bad_input_is_one_line(tmp_path, capsys):
     pd.DataFrame({"sku": [1], "units": [2]}).to_csv(tmp_path / "other.csv", index=False)
     code, err = _json(["churn", str(tmp_path / "other.csv")], capsys)
     assert code == 1 and "is not one the churn model reads" in err and err.count("\n") == 1
-
-
-def test_rwb_churn_reports_states_and_auc(tmp_path, capsys):
-    world = make_state_world(n_customers=300, n_weeks=30, seed=5)
-    world.order_lines.to_parquet(tmp_path / "lines.parquet")
-    code, result = _json(["churn", str(tmp_path / "lines.parquet"), "--horizon", "6",
-                          "--max-states", "4"], capsys)
-    assert code == 0
-    assert result["n_states"] == len(result["state_names"])
-    assert [row["n_states"] for row in result["criteria"]] == [2, 3, 4]
-    assert {"bic", "aic", "heldout_ll_per_period"} <= set(result["criteria"][0])
-    assert 0.5 < result["churn_roc_auc"] <= 1.0
