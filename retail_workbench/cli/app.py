@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 
 from .. import __version__
-from . import basket, ct, data, forecast, monitor, search, store, synth
+from . import basket, ct, customers, data, forecast, monitor, search, store, synth
 from ..core import WorkbenchError, get_settings
 
 # %% ../../nbs/cli/90_app.ipynb #551c011a
@@ -62,7 +62,7 @@ def demo(quick: bool = typer.Option(False, help="Smaller data for a fast run."))
 
 # %% ../../nbs/cli/90_app.ipynb #66348a67
 COMMANDS = {"info": info, "demo": demo}
-COMMAND_MODULES = (synth, data, store, forecast, search, monitor, ct, basket)  # the order of `rwb --help`
+COMMAND_MODULES = (synth, data, store, forecast, search, monitor, ct, basket, customers)  # the order of `rwb --help`
 
 def add_commands(
     root: typer.Typer,  # the app to extend

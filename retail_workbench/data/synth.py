@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['CATEGORY_NOUNS', 'SYNONYMS', 'ADJECTIVES', 'CATEGORY_PRICE', 'REGIONS', 'SEGMENTS', 'HOLIDAY_EFFECT',
            'AFFINITY_CENTER', 'POSITION_BIAS_POWER', 'ATTRACTIVENESS', 'CART_GIVEN_CLICK', 'WEEKLY_PROFILE',
-           'DRIFT_KINDS', 'Truth', 'World', 'make_calendar', 'catalog_as_of', 'click_probability', 'expected_units',
-           'make_world']
+           'DRIFT_KINDS', 'CUSTOMER_STATES', 'CUSTOMER_STATE_TRANSITIONS', 'Truth', 'World', 'make_calendar',
+           'catalog_as_of', 'click_probability', 'expected_units', 'make_world', 'StateTruth', 'StateWorld',
+           'make_state_world']
 
 # %% ../../nbs/data/04_synth.ipynb #ac4a5848
 from dataclasses import dataclass, field
@@ -988,3 +989,76 @@ def make_world(
     return World(interactions=interactions, search_impressions=search_impressions,
                  catalog=catalog, sales=sales, customers=customers, calendar=calendar,
                  truth=truth, params=params)
+
+# %% ../../nbs/data/04_synth.ipynb #36c82d9f
+CUSTOMER_STATES = pd.DataFrame(
+    [
+        # name, start share, orders/week, spend per order, sessions/week
+        ("active high spender", 0.30, 1.5, 60.0, 4.0),
+        ("occasional", 0.50, 0.5, 25.0, 1.5),
+        ("dormant", 0.20, 0.01, 20.0, 0.05),
+    ],
+    columns=["state", "start_share", "orders_per_week", "spend_per_order", "sessions_per_week"],
+).set_index("state")
+
+CUSTOMER_STATE_TRANSITIONS = np.array([  # row: this week's state, column: next week's
+    [0.85, 0.12, 0.03],
+    [0.08, 0.80, 0.12],
+    [0.01, 0.03, 0.96],
+])
+
+@dataclass
+class StateTruth:
+    "The hidden Markov chain a state world was drawn from."
+    states: pd.DataFrame       # user_id, week (Monday), state (name), state_index
+    transitions: np.ndarray    # (n_states, n_states) weekly transition matrix
+    emissions: pd.DataFrame    # CUSTOMER_STATES: rates of each state
+
+@dataclass
+class StateWorld:
+    "Order lines and sessions of customers moving between known hidden states."
+    order_lines: pd.DataFrame  # user_id, order_id, ts, quantity, amount, is_return
+    visits: pd.DataFrame       # user_id, week, sessions
+    truth: StateTruth
+
+def make_state_world(
+    n_customers: int = 1000,          # customers
+    n_weeks: int = 52,                # weeks simulated
+    start: str = "2023-01-02",        # first Monday
+    seed: int = 0,                    # random seed
+    states: pd.DataFrame = CUSTOMER_STATES,          # emission rates per state
+    transitions: np.ndarray = CUSTOMER_STATE_TRANSITIONS,  # weekly transition matrix
+) -> StateWorld:
+    "Customers whose weekly orders, spend and visits follow a known hidden Markov chain."
+    if n_customers < 1 or n_weeks < 2:
+        raise ValueError(f"need n_customers >= 1 and n_weeks >= 2, got {n_customers}, {n_weeks}.")
+    transitions = np.asarray(transitions, dtype=float)
+    if not np.allclose(transitions.sum(axis=1), 1.0) or transitions.shape != (len(states),) * 2:
+        raise ValueError("transitions must be a square row-stochastic matrix, one row per state.")
+    rng = np.random.default_rng([seed, 15])
+    path = np.empty((n_customers, n_weeks), dtype=np.int64)
+    path[:, 0] = rng.choice(len(states), size=n_customers, p=states["start_share"].to_numpy())
+    cumulative = transitions.cumsum(axis=1)
+    for week in range(1, n_weeks):
+        draw = rng.random(n_customers)[:, None]
+        path[:, week] = np.minimum((draw > cumulative[path[:, week - 1]]).sum(axis=1),
+                                   len(states) - 1)
+    weeks = pd.date_range(start, periods=n_weeks, freq="7D")
+    orders = rng.poisson(states["orders_per_week"].to_numpy()[path])
+    sessions = orders + rng.poisson(states["sessions_per_week"].to_numpy()[path])
+    user, week = np.nonzero(orders)
+    n_orders = orders[user, week]
+    user, week = np.repeat(user, n_orders), np.repeat(week, n_orders)
+    mean_spend = states["spend_per_order"].to_numpy()[path[user, week]]
+    amount = np.round(rng.gamma(4.0, mean_spend / 4.0), 2)
+    ts = weeks[week] + pd.to_timedelta(rng.integers(0, 7 * 86400, len(user)), unit="s")
+    lines = pd.DataFrame({USER_COL: user, "order_id": np.arange(len(user)), TS_COL: ts,
+                          "quantity": 1.0 + rng.poisson(1.0, len(user)), "amount": amount,
+                          "is_return": False}).sort_values([TS_COL, "order_id"], kind="stable")
+    names = states.index.to_numpy()
+    truth = pd.DataFrame({USER_COL: np.repeat(np.arange(n_customers), n_weeks),
+                          "week": np.tile(weeks, n_customers),
+                          "state": names[path.ravel()], "state_index": path.ravel()})
+    visits = truth[[USER_COL, "week"]].assign(sessions=sessions.ravel())
+    return StateWorld(lines.reset_index(drop=True), visits,
+                      StateTruth(truth, transitions, states.copy()))

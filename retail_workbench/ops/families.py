@@ -52,7 +52,8 @@ FAMILIES: dict[str, Family] = {}
 FAMILY_MODULES: tuple[str, ...] = ("retail_workbench.recsys.two_stage_family",
                                    "retail_workbench.recsys.families",
                                    "retail_workbench.customers.segment_family",
-                                   "retail_workbench.ops.neumf")
+                                   "retail_workbench.ops.neumf",
+                                   "retail_workbench.customers.lifecycle_families")
 
 def _load_family_modules():
     for module in FAMILY_MODULES:

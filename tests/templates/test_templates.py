@@ -65,6 +65,17 @@ EXPECTED = {
         "lines_cancelled_or_returned": 27,
         "rules": 725,
         "top_lift": approx(32.25, rel=0.01),
+    "train_churn": {               # state world with 3 known states; recency baseline AUC 0.777
+        "n_states": 3,
+        "churn_roc_auc": approx(0.828, rel=0.03),
+        "recovery_ari": approx(0.815, rel=0.05),
+        "recovery_n_states": 3,
+    },
+    "train_clv": {                 # first 150 CDNOW customers; 196 actual holdout purchases
+        "n_customers": 150,
+        "param_r": approx(0.3594, rel=0.02),
+        "param_alpha": approx(5.842, rel=0.02),
+        "holdout_expected_total": approx(191.9, rel=0.03),
     },
     "train_forecaster": {
         "arima_mase": approx(0.5618, rel=0.05),               # seasonal naive: 1.0

@@ -19,6 +19,7 @@ import retail_workbench
 from retail_workbench.core import NotFittedError
 
 PAIRS = pd.DataFrame({"query": ["tea"], "item_id": [1]})
+SUMMARY = pd.DataFrame({"frequency": [1.0], "recency": [1.0], "T": [2.0], "monetary_value": [5.0]})
 
 # every estimator the package must have, and how to use one (which must fail before fit)
 USE_BEFORE_FIT = {
@@ -39,6 +40,10 @@ USE_BEFORE_FIT = {
     "SearchRanker": lambda model: model.rank("tea", [1]),
     "ProductIndex": lambda model: model.search("tea"),
     "TwoStageRecommender": lambda model: model.recommend([1]),
+    "CustomerStateModel": lambda model: model.transmat_,
+    "BetaGeoModel": lambda model: model.p_alive(SUMMARY),
+    "GammaGammaModel": lambda model: model.expected_spend(SUMMARY),
+    "CLVModel": lambda model: model.predict(SUMMARY),
 }
 
 
