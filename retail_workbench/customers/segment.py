@@ -290,7 +290,7 @@ def segment_stability(
     from itertools import combinations
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
-    X = segmenter.scaler_.transform(segmenter._matrix(features))
+    X = segmenter.transform(features)
     labels = [KMeans(n_clusters=segmenter.n_clusters_, n_init=1, random_state=seed).fit_predict(X)
               for seed in seeds]
     return float(np.mean([adjusted_rand_score(a, b) for a, b in combinations(labels, 2)]))

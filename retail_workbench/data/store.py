@@ -413,7 +413,7 @@ class Transaction:
         self.created.append(snap_id)
         journal = {"id": self.id, "pid": os.getpid(), "host": _HOST, "message": self.message,
                    "created": self.created}
-        self.store._save_journal(self.id, json.dumps(journal).encode())
+        self.store.save_journal(self.id, json.dumps(journal).encode())
 
     def write(
         self,
@@ -430,16 +430,16 @@ class Transaction:
             self.store.get(parent)  # fail early on an unknown parent
         digest = content_sha256(df)
         snap_id = snapshot_id(table, digest)
-        stored = self.store._has_snapshot(snap_id)
+        stored = self.store.has_snapshot(snap_id)
         if stored and self.store.check(snap_id) is not None:  # same content: replace the damaged copy
-            self.store._discard_snapshot(snap_id)
+            self.store.discard_snapshot(snap_id)
             stored = False
         if not stored:
             snap = Snapshot(id=snap_id, table=table, sha256=digest, rows=len(df),
                             schema={str(c): str(t) for c, t in df.dtypes.items()},
                             source=str(source), parent=parent, created_at=_now_iso())
             self._note_created(snap_id)
-            self.store._write_snapshot(df, snap)
+            self.store.write_snapshot(df, snap)
         self.written.append(snap_id)
         if head:
             self.heads[table] = snap_id
@@ -453,22 +453,22 @@ class Transaction:
             moved = {t: i for t, i in self.heads.items() if current["heads"].get(t) != i}
             if not moved:
                 break
-            record = {"seq": store._next_seq(current), "id": self.id, "parent": current["id"],
+            record = {"seq": store.next_seq(current), "id": self.id, "parent": current["id"],
                       "created_at": _now_iso(), "message": self.message, "meta": self.meta,
                       "heads": {**current["heads"], **self.heads}, "moved": moved,
                       "snapshots": self.written, "pid": os.getpid(), "host": _HOST}
-            if store._publish_commit(record):
+            if store.publish_commit(record):
                 self.record = record
                 break
-        store._remove_journal(self.id)
+        store.remove_journal(self.id)
 
     def rollback(self):
         "Remove the snapshots this transaction created that no commit refers to."
         referenced = set(self.store.commit_record()["heads"].values())
         for snap_id in reversed(self.created):
             if snap_id not in referenced:
-                self.store._discard_snapshot(snap_id)
-        self.store._remove_journal(self.id)
+                self.store.discard_snapshot(snap_id)
+        self.store.remove_journal(self.id)
 
 # %% ../../nbs/data/05_store.ipynb #9d027558
 class SnapshotStore:
@@ -558,24 +558,27 @@ class SnapshotStore:
             return tx.write(df, table, source=source, parent=parent, head=head)
 
     # -- file operations of the layout (the object-storage store overrides these) ------------
-    def _has_snapshot(self, snap_id: str) -> bool:
+    def has_snapshot(self, snap_id: str) -> bool:
         "True when snapshot `snap_id` is complete: its manifest, written last, is there."
         return (self.root / "snapshots" / snap_id / "manifest.json").exists()
 
-    def _write_snapshot(self, df: pd.DataFrame, snap: Snapshot):
+    def write_snapshot(self, df: pd.DataFrame, snap: Snapshot):
         "Write `df` and its manifest so that the snapshot appears whole or not at all."
         _write_folder(self.root, df, snap, self.root / "snapshots" / snap.id)
 
-    def _discard_snapshot(self, snap_id: str):
+    def discard_snapshot(self, snap_id: str):
+        "Remove snapshot `snap_id`'s files (a transaction that rolls back discards what it wrote)."
         _discard_folder(self.root, self.root / "snapshots" / snap_id)
 
-    def _save_journal(self, txn_id: str, data: bytes):
+    def save_journal(self, txn_id: str, data: bytes):
+        "Write the journal of open transaction `txn_id` (what it wrote, for recovery)."
         _replace_file(self.root, self.root / "txn" / f"{txn_id}.json", data)
 
-    def _remove_journal(self, txn_id: str):
+    def remove_journal(self, txn_id: str):
+        "Remove the journal of transaction `txn_id` once it committed or rolled back."
         (self.root / "txn" / f"{txn_id}.json").unlink(missing_ok=True)
 
-    def _publish_commit(self, record: dict) -> bool:
+    def publish_commit(self, record: dict) -> bool:
         "Keep `record` under commits/, then make it the last commit by replacing commit.json."
         data = json.dumps(record, indent=1, default=str).encode()
         _replace_file(self.root, self.root / "commits" / f"{record['seq']:08d}.json", data)
@@ -604,7 +607,8 @@ class SnapshotStore:
     def _read_commit(self, seq: int) -> dict:
         return json.loads((self.root / "commits" / f"{seq:08d}.json").read_text())
 
-    def _next_seq(self, current: dict) -> int:
+    def next_seq(self, current: dict) -> int:
+        "The seq of the commit after `current` (the object store may skip seqs taken by a racing writer)."
         return current["seq"] + 1
 
     def _snapshots_folder(self) -> Path:
@@ -971,7 +975,7 @@ def _store_verify_snapshots(
         if problem is not None:
             rows.append({"id": "commit.json", "table": "", "ok": False, "problem": problem})
         for head_table, head_id in self._heads().items():
-            missing = not self._has_snapshot(head_id)
+            missing = not self.has_snapshot(head_id)
             if missing and (table is None or head_table == table):
                 rows.append({"id": head_id, "table": head_table, "ok": False,
                              "problem": f"the head of {head_table} points at a missing snapshot"})
@@ -1452,10 +1456,10 @@ class ObjectSnapshotStore(SnapshotStore):
     def _cached(self, snap_id: str) -> Path:
         return self.cache / "snapshots" / snap_id
 
-    def _has_snapshot(self, snap_id: str) -> bool:
+    def has_snapshot(self, snap_id: str) -> bool:
         return self.backend.exists(f"snapshots/{snap_id}/manifest.json")
 
-    def _write_snapshot(self, df: pd.DataFrame, snap: Snapshot):
+    def write_snapshot(self, df: pd.DataFrame, snap: Snapshot):
         "Upload the data, then the manifest: the snapshot is complete once its manifest exists."
         staged = self.cache / "tmp" / f"{snap.id}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
         staged.mkdir(parents=True)
@@ -1474,26 +1478,26 @@ class ObjectSnapshotStore(SnapshotStore):
         finally:
             shutil.rmtree(staged, ignore_errors=True)
 
-    def _discard_snapshot(self, snap_id: str):
+    def discard_snapshot(self, snap_id: str):
         "Delete the manifest first (the snapshot stops being complete), then the data."
         names = self.backend.names(f"snapshots/{snap_id}")
         manifest = f"snapshots/{snap_id}/manifest.json"
         self.backend.remove([n for n in names if n == manifest] + [n for n in names if n != manifest])
         shutil.rmtree(self._cached(snap_id), ignore_errors=True)
 
-    def _save_journal(self, txn_id: str, data: bytes):
+    def save_journal(self, txn_id: str, data: bytes):
         self.backend.write(f"txn/{txn_id}.json", data)
 
-    def _remove_journal(self, txn_id: str):
+    def remove_journal(self, txn_id: str):
         self.backend.remove([f"txn/{txn_id}.json"])
 
-    def _next_seq(self, current: dict) -> int:
+    def next_seq(self, current: dict) -> int:
         return max(self._commit_seqs(), default=current["seq"]) + 1
 
-    def _publish_commit(self, record: dict) -> bool:
+    def publish_commit(self, record: dict) -> bool:
         "Create commits/<seq>.json only if absent: False when another writer took that seq."
         for snap_id in sorted(set(record["moved"].values())):
-            if not self._has_snapshot(snap_id):
+            if not self.has_snapshot(snap_id):
                 raise SnapshotDamagedError(f"snapshot {snap_id} vanished before its commit.",
                                            hint="Another process removed it; run the step again.")
         data = json.dumps(record, indent=1, default=str).encode()
@@ -1552,7 +1556,7 @@ class ObjectSnapshotStore(SnapshotStore):
     # -- reading: immutable objects, copied once into the local cache ---------------------------
     def _resolve(self, snap_id: str, fresh: bool = False) -> Path:
         _refuse_unsafe_id(snap_id, self.root)
-        if self._has_snapshot(snap_id):
+        if self.has_snapshot(snap_id):
             found = snap_id
         else:
             found = _unique_match(snap_id, [i for i in self._snapshot_ids()
@@ -1594,7 +1598,7 @@ class ObjectSnapshotStore(SnapshotStore):
 
     def _remove_garbage(self, item: dict):
         if item["kind"] in ("uncommitted snapshot", "incomplete snapshot"):
-            self._discard_snapshot(item["path"].split("/")[1])
+            self.discard_snapshot(item["path"].split("/")[1])
         else:
             self.backend.remove([item["path"]])
 

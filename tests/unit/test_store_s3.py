@@ -153,7 +153,7 @@ def _check_after_kill(root: str, allowed: list, counts: dict, cache: Path):
     heads = reader.commit_record()["heads"]
     counts["inconsistent_heads"] += heads not in allowed
     for table, snap_id in heads.items():  # every head is a complete, intact snapshot
-        counts["partial_heads"] += not reader._has_snapshot(snap_id)
+        counts["partial_heads"] += not reader.has_snapshot(snap_id)
         counts["partial_heads"] += reader.check(snap_id, deep=True) is not None
     counts["incomplete_seen"] += sum(  # what a kill leaves behind, which no head points at
         item["kind"] != "journal" for item in reader._garbage())
