@@ -926,6 +926,19 @@ def serve(
         raise ConfigError(f"workers={workers} must be at least 1.")
     if any(not isinstance(s.source, str) for s in specs):
         raise ConfigError("serve() takes model references; use make_app for objects.")
+    # load and smoke-check everything once before binding: a model that fails its integrity or
+    # smoke check stops the start with the reason, rather than a service that silently lacks it
+    check = ServedModels(specs, poll_seconds=0, trusted=trusted)
+    check.refresh()
+    if check.rejected:
+        raise ConfigError("cannot serve: " + "; ".join(
+            f"{name} version {r['version']}: {r['reason']}" for name, r in check.rejected.items()),
+            hint="Fix or retrain that version, or serve the others with --model.")
+    if not check.live:
+        raise ConfigError("nothing to serve: " + ("; ".join(
+            f"{name}: {why}" for name, why in check.missing.items()) or "no model was given"),
+            hint="Register a champion (rwb pipeline run) or pass --model NAME or a .onnx file.")
+    del check
     config = {"specs": [s.__dict__ for s in specs], "poll_seconds": poll_seconds,
               "trusted": trusted, "history": history}
     os.environ[CONFIG_ENV] = json.dumps(config)
