@@ -74,7 +74,7 @@ def main():
 
 def onnx_and_latency(model, train) -> dict:
     from retail_workbench.ops.onnx import OnnxRecommender
-    from retail_workbench.recsys.two_stage_family import OnnxReRanker, reranker_parity
+    from retail_workbench.ops.two_stage import OnnxReRanker, reranker_parity
     scorer = OnnxReRanker.from_model(model)
     users = pd.unique(train.user_id)[:200]
     parity = reranker_parity(model, scorer, users)

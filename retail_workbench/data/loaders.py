@@ -42,7 +42,12 @@ def source_exists(source) -> bool:
     "Whether the local path or fsspec URI `source` exists."
     if _is_uri(source):
         fs, path = _filesystem(str(source))
-        return fs.exists(path)
+        try:
+            return fs.exists(path)
+        except Exception as err:  # no credentials, no network, a refused request: say so, once
+            raise DataError(f"cannot open {source}: {type(err).__name__}: {str(err).rstrip('.')}.",
+                            hint="Check the URI and the storage credentials (e.g. AWS_* variables, "
+                                 "AWS_ENDPOINT_URL).") from None
     return Path(source).expanduser().exists()
 
 def check_source(source) -> str:

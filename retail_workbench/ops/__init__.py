@@ -8,4 +8,4 @@ __all__ = []
 # %% ../../nbs/ops/00_ops.ipynb #c1a44f60
 from ..core import subpackage_exports
 
-__getattr__, __dir__ = subpackage_exports("retail_workbench.ops", ('families', 'tracking', 'registry', 'tuning', 'pipeline', 'onnx', 'serving', 'service', 'demo', 'progress', 'neumf'))
+__getattr__, __dir__ = subpackage_exports("retail_workbench.ops", ('families', 'tracking', 'registry', 'tuning', 'pipeline', 'onnx', 'serving', 'service', 'demo', 'progress', 'neumf', 'two_stage'))

@@ -49,7 +49,7 @@ FAMILIES: dict[str, Family] = {}
 
 # Modules that add their families to `FAMILIES` when imported, one per model domain, so a new family
 # lives beside its models and this module stays free of their imports. Loaded on the first lookup.
-FAMILY_MODULES: tuple[str, ...] = ("retail_workbench.recsys.two_stage_family",
+FAMILY_MODULES: tuple[str, ...] = ("retail_workbench.ops.two_stage",
                                    "retail_workbench.recsys.families",
                                    "retail_workbench.customers.segment_family",
                                    "retail_workbench.ops.neumf",

@@ -8,4 +8,4 @@ __all__ = []
 # %% ../../nbs/recsys/00_recsys.ipynb #a055e3ce
 from ..core import subpackage_exports
 
-__getattr__, __dir__ = subpackage_exports("retail_workbench.recsys", ('recommend', 'metrics', 'split', 'two_stage', 'two_stage_family', 'basket', 'neumf'))
+__getattr__, __dir__ = subpackage_exports("retail_workbench.recsys", ('recommend', 'metrics', 'split', 'two_stage', 'basket', 'neumf'))

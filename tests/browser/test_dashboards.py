@@ -275,13 +275,23 @@ def test_eda_dashboard_renders_and_updates(lab, browser_context):
     page.wait_for_function(
         "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
         ".some(e => e.textContent.startsWith('sales.'))", timeout=40_000)
-    page.wait_for_function(
-        "() => { const s = document.querySelector('.rwb-eda-start input').value;"
-        " const e = document.querySelector('.rwb-eda-end input').value;"
-        " const g = document.querySelector('.rwb-eda-coverage .js-plotly-plot');"
-        " const r = g && g._fullLayout && g._fullLayout.xaxis.range;"
-        " return r && String(r[0]).slice(0, 10) === s && String(r[1]).slice(0, 10) === e; }",
-        timeout=40_000)
+    shown = ("() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find(d => [...d.querySelectorAll('.gtitle')].some(t => t.textContent.startsWith('rows per period')));"
+             " const r = g && ((g._fullLayout && g._fullLayout.xaxis.range) || (g.layout && g.layout.xaxis && g.layout.xaxis.range));"
+             " return [document.querySelector('.rwb-eda-start input').value,"
+             " document.querySelector('.rwb-eda-end input').value, r ? r.map(String) : null,"
+             " document.querySelectorAll('.rwb-eda-coverage .js-plotly-plot').length,"
+             " document.querySelectorAll('.rwb-eda-coverage').length]; }")
+    try:
+        page.wait_for_function(
+            "() => { const s = document.querySelector('.rwb-eda-start input').value;"
+            " const e = document.querySelector('.rwb-eda-end input').value;"
+            " const g = [...document.querySelectorAll('.js-plotly-plot')].find(d => [...d.querySelectorAll('.gtitle')].some(t => t.textContent.startsWith('rows per period')));"
+            " const r = g && ((g._fullLayout && g._fullLayout.xaxis.range) || (g.layout && g.layout.xaxis && g.layout.xaxis.range));"
+            " return r && String(r[0]).slice(0, 10) === s && String(r[1]).slice(0, 10) === e; }",
+            timeout=40_000)
+    except Exception:
+        _screenshot(page, lab, "eda_dashboard_table_changed_failed.png")
+        pytest.fail(f"after the table change the pickers and the chart range differ: {page.evaluate(shown)}")
     assert (start_input.input_value(), end_input.input_value()) == full_range
     _screenshot(page, lab, "eda_dashboard_table_changed.png")
     page.close()

@@ -65,6 +65,7 @@ EXPECTED = {
         "lines_cancelled_or_returned": 27,
         "rules": 725,
         "top_lift": approx(32.25, rel=0.01),
+    },
     "train_churn": {               # state world with 3 known states; recency baseline AUC 0.777
         "n_states": 3,
         "churn_roc_auc": approx(0.828, rel=0.03),

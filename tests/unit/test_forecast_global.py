@@ -179,15 +179,15 @@ def test_cli_forecast_with_the_global_model(split, tmp_path):
     out = tmp_path / "forecast.parquet"
     forecast(sales=str(tmp_path / "sales.parquet"), horizon=4, model="gbm", calendar="",
              future="", backtest_windows=0, alpha=0.1, n_jobs=1, freq="", gaps="", exog="",
-             out=str(out))
+             out=str(out), quiet=True, engine="")
     written = pd.read_parquet(out)
     assert len(written) == 5 * 4 and set(written[MODEL_COL]) == {"gbm"}
     forecast(sales=str(tmp_path / "sales.parquet"), horizon=4, model="auto", calendar="",
              future="", backtest_windows=0, alpha=0.1, n_jobs=1, freq="", gaps="zero", exog="",
-             out=str(out))
+             out=str(out), quiet=True, engine="")
     chosen = pd.read_parquet(out)
     assert len(chosen) == 5 * 4 and set(chosen[MODEL_COL]) <= {"arima", "gbm", "average"}
     with pytest.raises(ConfigError, match="gbm, auto"):
         forecast(sales=str(tmp_path / "sales.parquet"), horizon=4, model="prophet", calendar="",
                  future="", backtest_windows=0, alpha=0.1, n_jobs=1, freq="", gaps="", exog="",
-             out=str(out))
+             out=str(out), quiet=True, engine="")

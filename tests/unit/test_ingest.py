@@ -159,9 +159,18 @@ def test_full_online_retail_through_rwb_ingest(shared_data, workspace_home):
     assert json.loads(out)["snapshot_id"] == summary["snapshot_id"]
 
 
-def test_s3_without_its_backend_says_what_to_install():
-    with pytest.raises(DataError, match="cannot open s3://bucket/x.csv.*s3fs"):
-        check_source_tables("s3://bucket/x.csv", "online_retail")
+def test_an_s3_source_that_cannot_be_opened_is_one_clear_error(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")   # nothing listens there
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    import s3fs
+    try:
+        with pytest.raises(DataError, match="cannot open s3://bucket/x.csv"):
+            check_source_tables("s3://bucket/x.csv", "online_retail")
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()   # no later test may reuse this endpoint
 
 
 def test_cli_empty_file_exits_1_and_stores_nothing(tmp_path, workspace_home):

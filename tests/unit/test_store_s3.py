@@ -41,6 +41,8 @@ def s3_server():
 def bucket(s3_server, monkeypatch):
     "A fresh bucket, with the environment s3fs, boto3 and MLflow read their endpoint from."
     import boto3
+    import s3fs
+    s3fs.S3FileSystem.clear_instance_cache()   # a filesystem cached by another test has other settings
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": s3_server}.items():
         monkeypatch.setenv(name, value)

@@ -77,7 +77,7 @@ def test_study_resumes_and_accepts_any_rdb_url(toy, tmp_path):
 
 def test_errors():
     with pytest.raises(ConfigError, match="unknown model family"):
-        tune("churn")
+        tune("no_such_family")
     with pytest.raises(ConfigError, match="at least 1"):
         tune("recommender", n_trials=0)
 

@@ -145,7 +145,7 @@ def test_a_generator_from_outside_plugs_in(world, fitted):
 
 def test_onnx_reranker_matches_the_booster(world, fitted):
     from retail_workbench.ops.onnx import OPSET, default_opset
-    from retail_workbench.recsys.two_stage_family import OnnxReRanker, reranker_parity
+    from retail_workbench.ops.two_stage import OnnxReRanker, reranker_parity
     _, train, _ = world
     scorer = OnnxReRanker.from_model(fitted)
     assert default_opset(scorer.model_bytes()) == OPSET
