@@ -8,12 +8,13 @@ __all__ = ['USER_COL', 'ITEM_COL', 'TS_COL', 'EVENT_COL', 'SESSION_COL', 'VALUE_
            'IMAGE_COL', 'DATE_COL', 'STORE_COL', 'UNITS_COL', 'PROMO_COL', 'HOLIDAY_COL', 'FIRST_SEEN_COL',
            'REGION_COL', 'SEGMENT_COL', 'SCORE_COL', 'RANK_COL', 'ORDER_COL', 'QUANTITY_COL', 'AMOUNT_COL',
            'RETURN_COL', 'ORDER_LINE_COLUMNS', 'EVENT_VIEW', 'EVENT_CLICK', 'EVENT_ADD_TO_CART', 'EVENT_ORDER',
-           'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'TRUST_PICKLES_ENV', 'WorkbenchError',
-           'ConfigError', 'DataError', 'SourceNotFoundError', 'UnknownFormatError', 'SchemaError', 'UnknownIdError',
-           'require_columns', 'limit_threads', 'subpackage_exports', 'check_fitted', 'Settings', 'get_settings',
-           'Workspace', 'get_workspace', 'workspace_uri', 'publish_run_dir', 'seed_everything', 'get_logger',
-           'progress', 'new_run_dir', 'save_metrics', 'Metric', 'metric_registry', 'select_metrics', 'ArtifactError',
-           'file_sha256', 'file_hashes', 'check_hashes', 'read_manifest', 'saved_attributes', 'pickles_trusted',
+           'EVENT_RATING', 'EVENTS', 'CANONICAL_TABLES', 'WORKSPACE_DIRS', 'TRUST_PICKLES_ENV', 'NON_PRODUCT_CODES',
+           'NON_PRODUCT_PREFIXES', 'WorkbenchError', 'ConfigError', 'DataError', 'SourceNotFoundError',
+           'UnknownFormatError', 'SchemaError', 'UnknownIdError', 'require_columns', 'limit_threads',
+           'subpackage_exports', 'check_fitted', 'Settings', 'get_settings', 'Workspace', 'get_workspace',
+           'workspace_uri', 'publish_run_dir', 'seed_everything', 'get_logger', 'progress', 'new_run_dir',
+           'save_metrics', 'Metric', 'metric_registry', 'select_metrics', 'ArtifactError', 'file_sha256', 'file_hashes',
+           'non_product_codes', 'check_hashes', 'read_manifest', 'saved_attributes', 'pickles_trusted',
            'require_trusted_pickle']
 
 # %% ../nbs/00_core.ipynb #8a4118b5
@@ -417,6 +418,20 @@ def file_hashes(
     if files is None:
         files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     return {name: file_sha256(folder / name) for name in files}
+
+# %% ../nbs/00_core.ipynb #872a0b22
+NON_PRODUCT_CODES = frozenset({   # stock codes of postage, fees, adjustments and tests
+    "POST", "DOT", "M", "D", "C2", "S", "B", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS",
+    "ADJUST", "ADJUST2", "TEST001", "TEST002",
+})
+NON_PRODUCT_PREFIXES = ("GIFT_",)  # gift vouchers (GIFT_0001_10, ...)
+
+def non_product_codes(
+    codes,   # a pandas Series of item codes (strings)
+):
+    "True (a boolean Series) where an item code is postage, a fee, an adjustment, a test or a gift voucher."
+    upper = codes.astype("str").str.strip().str.upper()
+    return upper.isin(NON_PRODUCT_CODES) | upper.str.startswith(NON_PRODUCT_PREFIXES)
 
 # %% ../nbs/00_core.ipynb #48471f7a
 def check_hashes(

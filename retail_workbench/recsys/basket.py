@@ -19,8 +19,9 @@ from sklearn.base import BaseEstimator
 
 from ..core import (CATEGORY_COL, ConfigError, DataError, EVENT_COL, EVENT_ORDER,
                                    ITEM_COL, RANK_COL, SCORE_COL, SESSION_COL, SchemaError,
-                                   UnknownIdError, USER_COL, check_fitted, progress)
-from ..data.loaders import NON_PRODUCT_CODES
+                                   UnknownIdError, USER_COL, check_fitted, non_product_codes,
+                                   progress)
+
 
 # %% ../../nbs/recsys/13_basket.ipynb #2e6df87f
 BASKET_COL = "basket_id"  # the order (invoice, basket) a line belongs to
@@ -41,10 +42,9 @@ def _layout(table: pd.DataFrame) -> str:
                       f"its columns are {list(table.columns)[:12]}.")
 
 def _non_product(codes: pd.Series, layout: str) -> np.ndarray:
-    upper = codes.str.upper()
-    flagged = upper.isin(NON_PRODUCT_CODES) | upper.str.startswith("GIFT_")
+    flagged = non_product_codes(codes)
     if layout == "online_retail":  # its product codes start with a digit; fees and notes do not
-        flagged |= ~upper.str.match(r"^\d")
+        flagged |= ~codes.str.match(r"^\d")
     return flagged.to_numpy(copy=True)
 
 # %% ../../nbs/recsys/13_basket.ipynb #13fdcf80
