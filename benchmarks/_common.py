@@ -68,3 +68,18 @@ def random_topk_recommender(path: Path, n_users: int, n_items: int, dim: int,
     users = list(range(n_users)) if user_ids is None else user_ids
     save_model(annotate_recommender(graph, users, list(range(n_items))), path)
     return path
+
+
+ONLINE_RETAIL = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail.parquet"
+
+
+def online_retail_recommender_tables():
+    "Online Retail (../shared/data) as the recommender's tables, or None (and a message) when absent."
+    from retail_workbench.data.datasets import resolve_source
+    from retail_workbench.recsys.recommend import recommender_tables
+    if not ONLINE_RETAIL.exists():
+        print(f"skipped: {ONLINE_RETAIL} not present")
+        return None
+    return recommender_tables(resolve_source(str(ONLINE_RETAIL), tables=("interactions",),
+                                             optional=("catalog", "customers"),
+                                             format="online_retail").tables)

@@ -5,31 +5,24 @@ on items first sold in the test period; the cold-start slice (new customers, fir
 Skipped when ../shared/data is absent."""
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from _common import record
+from _common import online_retail_recommender_tables, record
 from retail_workbench.recsys.recommend import (ItemKNNRecommender, LightFMRecommender,
                                         PopularityRecommender, RandomRecommender,
-                                        evaluate_cold_start, evaluate_models,
-                                        recommender_tables)
-from retail_workbench.data.datasets import resolve_source
+                                        evaluate_cold_start, evaluate_models)
 from retail_workbench.recsys.metrics import auc, evaluate_ranking
 from retail_workbench.recsys.split import chronological_split
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail.parquet"
 CUT, K = "2011-10-01", 10
 PARAMS = dict(no_components=32, epochs=20, learning_rate=0.05, loss="warp", random_state=0)
 
 
 def main():
-    if not DATA.exists():
-        print(f"skipped: {DATA} not present")
+    tables = online_retail_recommender_tables()
+    if tables is None:
         return
-    tables = recommender_tables(resolve_source(str(DATA), tables=("interactions",),
-                                               optional=("catalog", "customers"),
-                                               format="online_retail").tables)
     catalog = tables["catalog"]
     train, test = chronological_split(tables["interactions"], cut=CUT)
     fit_s = {}

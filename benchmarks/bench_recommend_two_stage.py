@@ -7,19 +7,16 @@ candidate stage, the ONNX re-ranker's parity with the booster, and one-user top-
 LightFM's (Python and ONNX). Skipped when ../shared/data is absent."""
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from _common import record, timed
-from retail_workbench.data.datasets import resolve_source
+from _common import online_retail_recommender_tables, record, timed
 from retail_workbench.recsys.recommend import (ItemKNNRecommender, LightFMRecommender,
-                                               PopularityRecommender, recommender_tables)
+                                               PopularityRecommender)
 from retail_workbench.recsys.split import chronological_split
 from retail_workbench.recsys.two_stage import TwoStageRecommender, evaluate_two_stage
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail.parquet"
 CUT, K = "2011-10-01", 10
 LIGHTFM = dict(no_components=32, epochs=20, learning_rate=0.05, loss="warp", random_state=0)
 
@@ -31,12 +28,9 @@ def last_word_category(catalog: pd.DataFrame) -> pd.DataFrame:
 
 
 def main():
-    if not DATA.exists():
-        print(f"skipped: {DATA} not present")
+    tables = online_retail_recommender_tables()
+    if tables is None:
         return
-    tables = recommender_tables(resolve_source(str(DATA), tables=("interactions",),
-                                               optional=("catalog", "customers"),
-                                               format="online_retail").tables)
     interactions = tables["interactions"]
     catalog = last_word_category(tables["catalog"])
     train, test = chronological_split(interactions, cut=CUT)
